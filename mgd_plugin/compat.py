@@ -1,0 +1,282 @@
+"""Compatibility shims that let MMRazor 1.0 and MMEngine 0.10 run on current
+PyTorch.
+
+:func:`apply` is called once by ``import mgd_plugin``. Every shim checks the
+installed versions (or the behaviour it repairs) and does nothing where it is
+not needed, so upgrading an upstream package that fixes a problem switches
+the matching shim off by itself.
+
+Shims
+-----
+``mmrazor_quantization``
+    MMRazor 1.0.0 builds its quantization backend tables at import time from
+    torch internals that were removed in torch 2.1 (open-mmlab/mmrazor#632),
+    so ``import mmrazor.models`` fails. The backend-config module is replaced
+    by one exporting the same names; quantization fails with a clear
+    :class:`RuntimeError` when it is used, everything else imports and works.
+``checkpoint_safe_load``
+    torch >= 2.6 loads with ``weights_only=True``. The non-tensor types that
+    MMEngine writes into a checkpoint (its ``HistoryBuffer`` and the NumPy
+    arrays, scalars and dtypes inside it) are allow-listed. ``builtins.getattr``
+    is deliberately *not*: it would let a crafted file reach any callable.
+``history_buffer_pickle``
+    MMEngine pickles ``HistoryBuffer._statistics_methods`` (functions, stored
+    by pickle as ``getattr(HistoryBuffer, 'min')``). They are class-level
+    registrations, so the instance state is written without them and they are
+    restored from the class on load. Checkpoints written before this shim are
+    refused with a message that says how to convert them once
+    (``tools/misc/convert_legacy_checkpoint.py``).
+``cpu_distributed``
+    On a machine without an accelerator, MMEngine's ``pytorch`` launcher
+    calls ``torch.cuda.set_device`` and the runner passes ``device_ids`` to
+    DDP; both fail. There, ``nccl`` becomes ``gloo`` and CPU modules are
+    wrapped without ``device_ids``.
+``atomic_checkpoint_write``
+    MMEngine writes files in place; a run killed while saving leaves a
+    truncated ``epoch_N.pth``. Local writes go to a temporary file that is
+    renamed over the target only once complete.
+"""
+import importlib.abc
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import os
+import pickle
+import sys
+from typing import List
+
+import torch
+from mmengine.utils import digit_version
+
+APPLIED: List[str] = []
+"""Names of the shims that :func:`apply` installed in this process."""
+
+QUANT_BACKEND_MODULE = 'mmrazor.structures.quantization.backend_config'
+
+
+def _torch_at_least(version: str) -> bool:
+    return digit_version(torch.__version__) >= digit_version(version)
+
+
+def _dist_version(name: str):
+    try:
+        return digit_version(importlib.metadata.version(name))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+# --------------------------------------------------------------------------
+# MMRazor quantization tables
+# --------------------------------------------------------------------------
+def _quantization_unavailable(*args, **kwargs):
+    raise RuntimeError(
+        'MMRazor quantization is unavailable with torch '
+        f'{torch.__version__}: mmrazor 1.0.0 builds its quantization backend '
+        'configs from torch internals that were removed in torch 2.1 '
+        '(open-mmlab/mmrazor#632). mgd_plugin keeps distillation, pruning and '
+        'NAS working; for quantization use torch < 2.1.')
+
+
+class _UnavailableBackendConfigs(dict):
+    """Stands in for ``mmrazor.structures.quantization.BackendConfigs``."""
+
+    def __getitem__(self, key):
+        _quantization_unavailable()
+
+    get = __getitem__
+
+
+class _QuantizationStubLoader(importlib.abc.MetaPathFinder,
+                              importlib.abc.Loader):
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != QUANT_BACKEND_MODULE:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.BackendConfigs = _UnavailableBackendConfigs()
+        names = ['BackendConfigs']
+        for backend in ('native', 'academic', 'openvino', 'tensorrt'):
+            for suffix in ('', '_dict'):
+                name = f'get_{backend}_backend_config{suffix}'
+                setattr(module, name, _quantization_unavailable)
+                names.append(name)
+        module.__all__ = names
+
+
+def _shim_mmrazor_quantization() -> bool:
+    mmrazor_version = _dist_version('mmrazor')
+    if (mmrazor_version is None
+            or mmrazor_version > digit_version('1.0.0')
+            or not _torch_at_least('2.1.0')
+            or QUANT_BACKEND_MODULE in sys.modules):
+        return False
+    if not any(isinstance(f, _QuantizationStubLoader) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuantizationStubLoader())
+    return True
+
+
+# --------------------------------------------------------------------------
+# Safe (weights_only) checkpoint loading
+# --------------------------------------------------------------------------
+LEGACY_CHECKPOINT_HINT = (
+    'It was written by MMEngine without mgd_plugin: its HistoryBuffer '
+    'entries pickle `builtins.getattr`, which safe loading (torch >= 2.6, '
+    'weights_only=True) refuses because it lets a file reach arbitrary '
+    'callables. If you trust this file, convert it once with\n'
+    '    python tools/misc/convert_legacy_checkpoint.py {path} NEW_PATH\n'
+    'and resume from NEW_PATH.')
+
+
+def _numpy_checkpoint_types() -> list:
+    import numpy as np
+
+    # Reach the reconstructors through the objects themselves: their module
+    # moved from numpy.core to numpy._core in NumPy 2.
+    types = [
+        np.ndarray,
+        np.dtype,
+        np.array(0.).__reduce__()[0],
+        np.float64(0.).__reduce__()[0],
+    ]
+    types += sorted({type(np.dtype(code))
+                     for code in np.typecodes['All']}, key=str)
+    return types
+
+
+def _shim_checkpoint_safe_load() -> bool:
+    if not _torch_at_least('2.6.0'):
+        return False
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    torch.serialization.add_safe_globals([HistoryBuffer] +
+                                         _numpy_checkpoint_types())
+
+    local_loader = CheckpointLoader._schemes['']
+    if getattr(local_loader, '_mgd_plugin_wrapped', False):
+        return True
+
+    def load_from_local(filename, map_location):
+        try:
+            return local_loader(filename, map_location)
+        except pickle.UnpicklingError as error:
+            if 'getattr' not in str(error):
+                raise
+            raise RuntimeError(
+                f'Cannot safely load checkpoint {filename}. ' +
+                LEGACY_CHECKPOINT_HINT.format(path=filename)) from error
+
+    load_from_local._mgd_plugin_wrapped = True
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return True
+
+
+def _shim_history_buffer_pickle() -> bool:
+    from mmengine.logging import HistoryBuffer
+
+    if 'statistics_methods' not in HistoryBuffer().__getstate__():
+        return False
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop('statistics_methods', None)
+        return state
+
+    HistoryBuffer.__getstate__ = __getstate__
+    return True
+
+
+# --------------------------------------------------------------------------
+# Distributed training on CPU (gloo)
+# --------------------------------------------------------------------------
+def _shim_cpu_distributed() -> bool:
+    import torch.distributed as torch_dist
+    from mmengine.device import get_device
+    from mmengine.dist import utils as dist_utils
+    from mmengine.model import MMDistributedDataParallel
+
+    init_pytorch = dist_utils._init_dist_pytorch
+    if getattr(init_pytorch, '_mgd_plugin_wrapped', False):
+        return True
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if get_device() != 'cpu' or init_backend != 'torch':
+            return init_pytorch(backend, init_backend=init_backend, **kwargs)
+        # No accelerator: NCCL cannot run and there is no device to select.
+        torch_dist.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    _init_dist_pytorch._mgd_plugin_wrapped = True
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    ddp_init = MMDistributedDataParallel.__init__
+
+    def __init__(self, module, *args, **kwargs):
+        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
+        if on_cpu:
+            # DDP rejects device_ids for CPU modules.
+            kwargs.pop('device_ids', None)
+            kwargs.pop('output_device', None)
+        ddp_init(self, module, *args, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__
+    return True
+
+
+# --------------------------------------------------------------------------
+# Atomic local writes
+# --------------------------------------------------------------------------
+def _shim_atomic_checkpoint_write() -> bool:
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    from mmengine.utils import mkdir_or_exist
+
+    if getattr(LocalBackend.put, '_mgd_plugin_wrapped', False):
+        return True
+
+    def put(self, obj: bytes, filepath) -> None:
+        directory = os.path.dirname(os.path.abspath(filepath))
+        mkdir_or_exist(directory)
+        # Beside the target (same file system, so the rename is atomic);
+        # open() rather than mkstemp() keeps the user's umask permissions.
+        tmp_path = os.path.join(
+            directory, f'.{os.path.basename(filepath)}.{os.getpid()}.part')
+        try:
+            with open(tmp_path, 'wb') as f:
+                f.write(obj)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp_path, filepath)
+        except BaseException:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise
+
+    put._mgd_plugin_wrapped = True
+    LocalBackend.put = put
+    return True
+
+
+_SHIMS = [
+    ('mmrazor_quantization', _shim_mmrazor_quantization),
+    ('checkpoint_safe_load', _shim_checkpoint_safe_load),
+    ('history_buffer_pickle', _shim_history_buffer_pickle),
+    ('cpu_distributed', _shim_cpu_distributed),
+    ('atomic_checkpoint_write', _shim_atomic_checkpoint_write),
+]
+
+
+def apply() -> List[str]:
+    """Install every shim the installed versions need; idempotent.
+
+    Returns:
+        list[str]: the names of the shims active in this process.
+    """
+    for name, shim in _SHIMS:
+        if name not in APPLIED and shim():
+            APPLIED.append(name)
+    return list(APPLIED)

@@ -1,0 +1,47 @@
+"""Install mgd_plugin: ``pip install -e .`` from a checkout."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def read_version():
+    scope = {}
+    with open(osp.join(osp.dirname(__file__), 'mgd_plugin', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+# The ranges are the ones this project was tested with (see README.md).
+# torch is capped below 2.16 because the compatibility layer in
+# mgd_plugin/compat.py is proven against 2.14/2.15 only.
+INSTALL_REQUIRES = [
+    'torch>=2.1,<2.16',
+    'torchvision>=0.16,<0.30',
+    'mmengine==0.10.7',
+    # mmrazor 1.0 asserts mmcv <= 2.1.0; mmcv-lite provides the `mmcv`
+    # module without compiled ops, which nothing here needs.
+    'mmcv-lite>=2.0.1,<=2.1.0',
+    'mmpretrain==1.2.0',
+    'mmrazor==1.0.0',
+    'ortools>=9.8,<10',
+    'scipy>=1.10',
+    # mmrazor imports joblib without declaring it.
+    'joblib>=1.2',
+    'numpy>=1.24',
+]
+
+setup(
+    name='mgd_plugin',
+    version=read_version(),
+    description=('Matching Guided Distillation (ECCV 2020) for MMRazor and '
+                 'MMPretrain'),
+    long_description=open(osp.join(osp.dirname(__file__), 'README.md'),
+                          encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    packages=find_packages(include=['mgd_plugin', 'mgd_plugin.*']),
+    python_requires='>=3.9',
+    install_requires=INSTALL_REQUIRES,
+    extras_require={'tests': ['pytest>=7']},
+    zip_safe=False,
+)

@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny image folders and checkpoints written by the tests."""
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+
+REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import mgd_plugin  # noqa: E402,F401  (compat layer before mmrazor.models)
+
+
+def write_image_folder(root, num_classes=3, per_class=8, size=32, seed=0):
+    """Write ``num_classes * per_class`` PNG images, one folder per class.
+
+    Each class has its own mean colour so that a model can learn something.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label in range(num_classes):
+        folder = osp.join(root, f'class_{label}')
+        os.makedirs(folder, exist_ok=True)
+        base = rng.integers(0, 256, size=3)
+        for index in range(per_class):
+            noise = rng.integers(-40, 40, size=(size, size, 3))
+            pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(osp.join(folder, f'{index}.png'))
+    return root
+
+
+def save_model_checkpoint(model, path):
+    """Save ``model`` in the layout of the MMPretrain model zoo."""
+    import torch
+
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return path
+
+
+@pytest.fixture(scope='session')
+def tiny_image_folder(tmp_path_factory):
+    return write_image_folder(str(tmp_path_factory.mktemp('tiny_images')))

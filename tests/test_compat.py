@@ -1,0 +1,162 @@
+"""The compatibility layer (mgd_plugin/compat.py), each shim proven."""
+import io
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.utils import digit_version
+
+from conftest import REPO_ROOT
+
+from mgd_plugin import compat
+
+NEW_TORCH = digit_version(torch.__version__) >= digit_version('2.6.0')
+
+
+def python(code):
+    return subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize('order', [
+    'import mgd_plugin, mmrazor.models, mmrazor.engine',
+    'import mmrazor, mmrazor.registry; import mgd_plugin; '
+    'import mmrazor.models, mmrazor.engine',
+])
+def test_mmrazor_imports_whatever_the_import_order(order):
+    proc = python(order + '; print("imported")')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'imported' in proc.stdout
+
+
+@pytest.mark.skipif(
+    digit_version(torch.__version__) < digit_version('2.1.0'),
+    reason='upstream MMRazor imports by itself before torch 2.1')
+def test_mmrazor_models_fails_without_the_shim():
+    # Proves the shim is what makes the import above work.
+    proc = python('import mmrazor.models')
+    assert proc.returncode != 0
+
+
+def test_quantization_fails_clearly_when_used():
+    from mmrazor.structures.quantization import (BackendConfigs,
+                                                 get_native_backend_config)
+    with pytest.raises(RuntimeError, match='quantization is unavailable'):
+        BackendConfigs['native']
+    with pytest.raises(RuntimeError, match='mmrazor#632'):
+        get_native_backend_config()
+
+
+def test_quantizer_build_fails_clearly():
+    from mmrazor.registry import MODELS
+    with pytest.raises(RuntimeError, match='quantization is unavailable'):
+        MODELS.build(
+            dict(
+                type='mmrazor.TorchNativeQuantizer',
+                global_qconfig=dict(
+                    w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
+                    a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
+                    w_fake_quant=dict(type='mmrazor.FakeQuantize'),
+                    a_fake_quant=dict(type='mmrazor.FakeQuantize'),
+                    w_qscheme=dict(qdtype='qint8', bit=8, is_symmetry=True),
+                    a_qscheme=dict(qdtype='quint8', bit=8,
+                                   is_symmetry=True))))
+
+
+def _save(obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_getattr_is_never_allow_listed():
+    allowed = torch.serialization.get_safe_globals()
+    assert getattr not in allowed
+    assert not any(getattr(g, '__name__', None) == 'getattr' for g in allowed)
+
+
+def test_message_hub_round_trips_with_safe_loading():
+    hub = MessageHub.get_instance('compat_test')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_info('iter', 3)
+    buffer = _save({'message_hub': hub.state_dict()})
+    assert 'builtins.getattr' not in (
+        torch.serialization.get_unsafe_globals_in_checkpoint(buffer))
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    history = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(history, HistoryBuffer)
+    assert history.mean() == pytest.approx(1.0)
+    assert history.statistics('max') == 1.5
+    assert loaded['message_hub']['runtime_info']['iter'] == 3
+
+
+@pytest.mark.skipif(not NEW_TORCH, reason='safe loading is torch >= 2.6')
+def test_legacy_checkpoint_is_refused_with_a_conversion_hint(tmp_path):
+    legacy = tmp_path / 'legacy.pth'
+    history = HistoryBuffer([1.0, 2.0], [1, 1])
+    # What plain MMEngine 0.10.7 writes: the statistics functions in state.
+    state = dict(history.__dict__,
+                 statistics_methods=dict(HistoryBuffer._statistics_methods))
+
+    class Legacy:
+        def __reduce__(self):
+            return (HistoryBuffer.__new__, (HistoryBuffer, ), state)
+
+    torch.save({'meta': {}, 'message_hub': {'log': Legacy()}}, legacy)
+    with pytest.raises(RuntimeError, match='convert_legacy_checkpoint.py'):
+        CheckpointLoader.load_checkpoint(str(legacy), map_location='cpu')
+
+    converted = tmp_path / 'converted.pth'
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools/misc/convert_legacy_checkpoint.py'),
+        str(legacy), str(converted)
+    ], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = CheckpointLoader.load_checkpoint(str(converted),
+                                              map_location='cpu')
+    assert loaded['message_hub']['log'].mean() == pytest.approx(1.5)
+
+
+def test_unrelated_unpickling_errors_pass_through(tmp_path):
+    path = tmp_path / 'evil.pth'
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ('owned', ))
+
+    torch.save({'x': Evil()}, path)
+    if NEW_TORCH:
+        with pytest.raises(pickle.UnpicklingError, match='print'):
+            CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+
+
+def test_apply_is_idempotent():
+    before = list(compat.APPLIED)
+    assert compat.apply() == before
+    assert 'cpu_distributed' in before
+    assert 'atomic_checkpoint_write' in before
+    if NEW_TORCH:
+        assert 'checkpoint_safe_load' in before
+        assert 'history_buffer_pickle' in before
+
+
+def test_cpu_ddp_wrapper_drops_device_ids():
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    store = dist.HashStore()
+    dist.init_process_group('gloo', store=store, rank=0, world_size=1)
+    try:
+        wrapped = MMDistributedDataParallel(
+            module=torch.nn.Linear(2, 2), device_ids=[0])
+        assert wrapped.device_ids is None
+    finally:
+        dist.destroy_process_group()
