@@ -1,0 +1,4 @@
+"""MGD models, registered in ``mmrazor.registry.MODELS`` on import."""
+from .architectures import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .utils import *  # noqa: F401,F403

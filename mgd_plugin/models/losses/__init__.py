@@ -1,0 +1,3 @@
+from .matching_guided_loss import MatchingGuidedLoss
+
+__all__ = ['MatchingGuidedLoss']

@@ -1,0 +1,3 @@
+from .margin import bn_margin
+
+__all__ = ['bn_margin']
