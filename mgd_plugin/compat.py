@@ -31,6 +31,10 @@ Shims
     calls ``torch.cuda.set_device`` and the runner passes ``device_ids`` to
     DDP; both fail. There, ``nccl`` becomes ``gloo`` and CPU modules are
     wrapped without ``device_ids``.
+``package_lookup``
+    MMEngine finds ``mmpretrain::``/``mmrazor::`` base configs through
+    ``pkg_resources``, which setuptools >= 81 no longer ships. Without it,
+    the same look-ups are done with ``importlib.metadata``.
 ``atomic_checkpoint_write``
     MMEngine writes files in place; a run killed while saving leaves a
     truncated ``epoch_N.pth``. Local writes go to a temporary file that is
@@ -229,6 +233,55 @@ def _shim_cpu_distributed() -> bool:
 
 
 # --------------------------------------------------------------------------
+# Package look-ups without pkg_resources
+# --------------------------------------------------------------------------
+def _installed_path(package: str) -> str:
+    """Directory of an installed package (``mmpretrain`` -> its folder)."""
+    try:
+        distribution = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        distribution = None
+    if distribution is not None:
+        top_level = (distribution.read_text('top_level.txt') or '').split()
+        for module in [package.replace('-', '_')] + top_level:
+            path = distribution.locate_file(module)
+            if os.path.isdir(path):
+                return str(path)
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        raise importlib.metadata.PackageNotFoundError(package)
+    if spec.origin is None:
+        raise RuntimeError(f'{package} is a namespace package, which is '
+                           'invalid for `get_installed_path`')
+    return os.path.dirname(spec.origin)
+
+
+def _is_installed(package: str) -> bool:
+    try:
+        importlib.metadata.distribution(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        return spec is not None and spec.origin is not None
+
+
+def _shim_package_lookup() -> bool:
+    if importlib.util.find_spec('pkg_resources') is not None:
+        return False
+    import mmengine.config.config as config_module
+    import mmengine.hub.hub as hub_module
+    import mmengine.utils as utils_module
+    import mmengine.utils.package_utils as package_utils
+
+    for module in (package_utils, utils_module, config_module, hub_module):
+        if hasattr(module, 'get_installed_path'):
+            module.get_installed_path = _installed_path
+        if hasattr(module, 'is_installed'):
+            module.is_installed = _is_installed
+    return True
+
+
+# --------------------------------------------------------------------------
 # Atomic local writes
 # --------------------------------------------------------------------------
 def _shim_atomic_checkpoint_write() -> bool:
@@ -266,6 +319,7 @@ _SHIMS = [
     ('checkpoint_safe_load', _shim_checkpoint_safe_load),
     ('history_buffer_pickle', _shim_history_buffer_pickle),
     ('cpu_distributed', _shim_cpu_distributed),
+    ('package_lookup', _shim_package_lookup),
     ('atomic_checkpoint_write', _shim_atomic_checkpoint_write),
 ]
 

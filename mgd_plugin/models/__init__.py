@@ -1,4 +1,6 @@
 """MGD models, registered in ``mmrazor.registry.MODELS`` on import."""
+from .algorithms import *  # noqa: F401,F403
 from .architectures import *  # noqa: F401,F403
+from .distillers import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403

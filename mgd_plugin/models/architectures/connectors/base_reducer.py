@@ -87,6 +87,10 @@ class BaseChannelReducer(BaseConnector):
             Defaults to None.
     """
 
+    #: Whether ``update_matching`` takes a one-to-one (sparse) matching,
+    #: i.e. what ``match_channels(cost, sparse=True)`` returns.
+    sparse_matching = False
+
     def __init__(self,
                  student_channels: int,
                  teacher_channels: int,

@@ -24,6 +24,8 @@ class SparseMatchReducer(BaseChannelReducer):
             Defaults to None.
     """
 
+    sparse_matching = True
+
     def assignment_length(self) -> int:
         """``S``: the teacher channel of every student channel."""
         return self.student_channels

@@ -1,0 +1,3 @@
+from .matching_guided_distillation import MatchingGuidedDistillation
+
+__all__ = ['MatchingGuidedDistillation']

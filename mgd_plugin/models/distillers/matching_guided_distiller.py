@@ -1,0 +1,227 @@
+"""The MGD distiller: MMRazor's ConfigurableDistiller plus channel matching.
+
+A *position* is one distillation loss whose teacher input goes through a
+channel reducer (:class:`BaseChannelReducer`). The distiller finds the
+positions in ``loss_forward_mappings``; for each one it accumulates the
+matching cost in a matching pass and installs the solved groups in the
+reducer.
+"""
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmrazor.models.distillers import ConfigurableDistiller
+from mmrazor.registry import MODELS
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..architectures.connectors import BaseChannelReducer
+from ..utils import bn_margin
+
+
+@dataclass
+class MatchingPosition:
+    """Where one reducer takes its features from (names as in the config)."""
+    name: str  # the reducer's connector name
+    student_recorder: str
+    student_record_idx: int
+    student_data_idx: Optional[int]
+    teacher_recorder: str
+    teacher_record_idx: int
+    teacher_data_idx: Optional[int]
+    margin_bn: str
+
+
+def _record_args(mapping: dict):
+    return (mapping['recorder'], mapping.get('record_idx', 0),
+            mapping.get('data_idx', None))
+
+
+@MODELS.register_module()
+class MatchingGuidedDistiller(ConfigurableDistiller):
+    """ConfigurableDistiller whose teacher connectors are channel reducers.
+
+    Args:
+        margin_bns (dict[str, str]): for every reducer connector, the name of
+            the teacher BatchNorm that precedes the recorded (pre-ReLU)
+            teacher feature; its affine parameters give the margins.
+        **kwargs: the arguments of :class:`ConfigurableDistiller`. Each
+            MGD loss maps its student input (``from_student=True``, usually
+            through a BatchNorm connector) and its teacher input
+            (``from_student=False``, ``connector=<reducer>``).
+
+    The matching cost of a position uses the recorded student feature
+    *before* its connector, as the matching is about the student's own
+    channels.
+    """
+
+    def __init__(self, margin_bns: Dict[str, str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.positions: List[MatchingPosition] = self._find_positions(
+            dict(margin_bns))
+        if not self.positions:
+            raise ValueError(
+                'MatchingGuidedDistiller found no loss whose teacher input '
+                'goes through a channel reducer connector (e.g. '
+                'AbsMaxPoolReducer); check connectors and '
+                'loss_forward_mappings.')
+        # Matching-pass accumulators, (S, T) float64 per position, on the
+        # features' device; plain attributes, never checkpointed.
+        self._cost_sums: Dict[str, torch.Tensor] = {}
+        self._cost_count = 0
+
+    def _find_positions(self, margin_bns: dict) -> List[MatchingPosition]:
+        positions = []
+        for loss_name, mapping in self.loss_forward_mappings.items():
+            reducer_inputs = [
+                m for m in mapping.values()
+                if not m['from_student'] and isinstance(
+                    self.connectors[m['connector']] if m.get('connector')
+                    else None, BaseChannelReducer)
+            ]
+            if not reducer_inputs:
+                continue
+            student_inputs = [m for m in mapping.values() if m['from_student']]
+            if len(reducer_inputs) != 1 or len(student_inputs) != 1:
+                raise ValueError(
+                    f'MGD loss {loss_name!r} must map exactly one student '
+                    'input and one teacher input through a reducer.')
+            teacher, student = reducer_inputs[0], student_inputs[0]
+            name = teacher['connector']
+            if name not in margin_bns:
+                raise ValueError(
+                    f'margin_bns has no teacher BatchNorm for reducer '
+                    f'{name!r} (loss {loss_name!r}).')
+            s_rec, s_idx, s_data = _record_args(student)
+            t_rec, t_idx, t_data = _record_args(teacher)
+            positions.append(
+                MatchingPosition(name, s_rec, s_idx, s_data, t_rec, t_idx,
+                                 t_data, margin_bns.pop(name)))
+        if margin_bns:
+            raise ValueError(
+                f'margin_bns names connectors that are not reducers of any '
+                f'MGD loss: {sorted(margin_bns)}.')
+        return positions
+
+    # ------------------------------------------------------------------
+    # Build-time checks and margins.
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _check_sources(model: nn.Module, recorders, side: str) -> None:
+        names = dict(model.named_modules())
+        for recorder_name, recorder in recorders.recorders.items():
+            source = getattr(recorder, 'source', None)
+            if (type(recorder).__name__.startswith('Module')
+                    and source not in names):
+                raise ValueError(
+                    f'{side} recorder {recorder_name!r}: source {source!r} '
+                    f'is not a module of the {side}.')
+
+    def prepare_from_student(self, model: nn.Module) -> None:
+        self._check_sources(model, self.student_recorders, 'student')
+        super().prepare_from_student(model)
+
+    def prepare_from_teacher(self, model: nn.Module) -> None:
+        self._check_sources(model, self.teacher_recorders, 'teacher')
+        super().prepare_from_teacher(model)
+
+    def init_margins(self, teacher: nn.Module) -> None:
+        """Give every reducer the margins of its teacher BatchNorm."""
+        for position in self.positions:
+            try:
+                bn = attrgetter(position.margin_bn)(teacher)
+            except AttributeError:
+                raise ValueError(
+                    f'margin_bns[{position.name!r}]: {position.margin_bn!r} '
+                    'is not a module of the teacher.') from None
+            if not isinstance(bn, _BatchNorm):
+                raise ValueError(
+                    f'margin_bns[{position.name!r}]: {position.margin_bn!r} '
+                    f'is a {type(bn).__name__}, not a BatchNorm.')
+            reducer = self.connectors[position.name]
+            if bn.num_features != reducer.teacher_channels:
+                raise ValueError(
+                    f'margin_bns[{position.name!r}]: {position.margin_bn!r} '
+                    f'has {bn.num_features} channels but the reducer takes '
+                    f'{reducer.teacher_channels} teacher channels.')
+            reducer.set_margin(bn_margin(bn))
+
+    def reducer(self, position: MatchingPosition) -> BaseChannelReducer:
+        return self.connectors[position.name]
+
+    # ------------------------------------------------------------------
+    # Matching pass.
+    # ------------------------------------------------------------------
+    def reset_matching_costs(self) -> None:
+        self._cost_sums = {}
+        self._cost_count = 0
+
+    def _recorded(self, position: MatchingPosition, student: bool):
+        if student:
+            recorder, idx, data_idx = (position.student_recorder,
+                                       position.student_record_idx,
+                                       position.student_data_idx)
+        else:
+            recorder, idx, data_idx = (position.teacher_recorder,
+                                       position.teacher_record_idx,
+                                       position.teacher_data_idx)
+        return self.get_record(recorder, student, idx, data_idx)
+
+    def accumulate_matching_costs(self, num_samples: int) -> None:
+        """Add the costs of the features recorded by the last forward.
+
+        Only the first ``num_samples`` samples of the batch count. For each
+        position, with ``s_hat``/``t_hat`` the L2-normalised H*W maps of each
+        channel, adds ``sum_n 2 - 2 <s_hat[n, i], t_hat[n, j]>`` to an
+        (S, T) float64 sum kept on the features' device. An all-zero map
+        (e.g. a dead channel) has no direction and counts as the zero
+        vector: cost 2 against every channel.
+        """
+        for position in self.positions:
+            s_feat = self._recorded(position, True)[:num_samples]
+            t_feat = self._recorded(position, False)[:num_samples]
+            first_batch = position.name not in self._cost_sums
+            if first_batch:
+                self._check_shapes(position, s_feat, t_feat)
+            s_hat = F.normalize(s_feat.detach().flatten(2).float(), dim=2)
+            t_hat = F.normalize(t_feat.detach().flatten(2).float(), dim=2)
+            # (N, S, HW) x (N, T, HW) -> (S, T), summed over the batch.
+            similarity = torch.einsum('nsk,ntk->st', s_hat, t_hat)
+            cost = (2.0 * s_feat.size(0) - 2.0 * similarity).double()
+            if first_batch:
+                self._cost_sums[position.name] = cost
+            else:
+                self._cost_sums[position.name] += cost
+        self._cost_count += num_samples
+
+    def _check_shapes(self, position, s_feat, t_feat) -> None:
+        reducer = self.reducer(position)
+        if s_feat.dim() != 4 or t_feat.dim() != 4:
+            raise ValueError(
+                f'MGD position {position.name!r}: recorded features must be '
+                f'(N, C, H, W), got student {tuple(s_feat.shape)} and '
+                f'teacher {tuple(t_feat.shape)}.')
+        if s_feat.shape[2:] != t_feat.shape[2:]:
+            raise ValueError(
+                f'MGD position {position.name!r}: student and teacher '
+                f'spatial sizes differ ({tuple(s_feat.shape[2:])} vs '
+                f'{tuple(t_feat.shape[2:])}); record features of the same '
+                'resolution.')
+        if (s_feat.size(1) != reducer.student_channels
+                or t_feat.size(1) != reducer.teacher_channels):
+            raise ValueError(
+                f'MGD position {position.name!r}: the reducer expects '
+                f'{reducer.student_channels} student and '
+                f'{reducer.teacher_channels} teacher channels, the recorders '
+                f'give {s_feat.size(1)} and {t_feat.size(1)}.')
+
+    def matching_costs(self) -> Dict[str, torch.Tensor]:
+        """The accumulated (S, T) cost sums per reducer name, and nothing
+        else; divide by :attr:`matching_cost_count` for the mean."""
+        return dict(self._cost_sums)
+
+    @property
+    def matching_cost_count(self) -> int:
+        return self._cost_count
