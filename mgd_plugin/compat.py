@@ -14,6 +14,14 @@ Shims
     so ``import mmrazor.models`` fails. The backend-config module is replaced
     by one exporting the same names; quantization fails with a clear
     :class:`RuntimeError` when it is used, everything else imports and works.
+``mmrazor_inplace_walk``
+    MMRazor algorithms turn in-place activations off so that recorders keep
+    pre-activation tensors, but ``BaseAlgorithm.set_module_inplace_false``
+    only descends into ``_modules`` when it is an ``OrderedDict`` (a plain
+    ``dict`` in current torch) and stops at any module with an ``inplace``
+    attribute (mmcv's ``ConvModule``, whose activation stays in place). It
+    changed nothing, and recorded "pre-ReLU" features were post-ReLU. It is
+    replaced by a walk over every submodule.
 ``checkpoint_safe_load``
     torch >= 2.6 loads with ``weights_only=True``. The non-tensor types that
     MMEngine writes into a checkpoint (its ``HistoryBuffer`` and the NumPy
@@ -121,6 +129,26 @@ def _shim_mmrazor_quantization() -> bool:
         return False
     if not any(isinstance(f, _QuantizationStubLoader) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuantizationStubLoader())
+    return True
+
+
+def _shim_mmrazor_inplace_walk() -> bool:
+    mmrazor_version = _dist_version('mmrazor')
+    if mmrazor_version is None or mmrazor_version > digit_version('1.0.0'):
+        return False
+    from mmrazor.models.algorithms.base import BaseAlgorithm
+    from torch import nn
+
+    def set_module_inplace_false(self, architecture, varstr: str) -> None:
+        roots = ([architecture] if isinstance(architecture, nn.Module) else
+                 [m for m in architecture.values()
+                  if isinstance(m, nn.Module)])
+        for root in roots:
+            for module in root.modules():
+                if hasattr(module, 'inplace'):
+                    module.inplace = False
+
+    BaseAlgorithm.set_module_inplace_false = set_module_inplace_false
     return True
 
 
@@ -316,6 +344,7 @@ def _shim_atomic_checkpoint_write() -> bool:
 
 _SHIMS = [
     ('mmrazor_quantization', _shim_mmrazor_quantization),
+    ('mmrazor_inplace_walk', _shim_mmrazor_inplace_walk),
     ('checkpoint_safe_load', _shim_checkpoint_safe_load),
     ('history_buffer_pickle', _shim_history_buffer_pickle),
     ('cpu_distributed', _shim_cpu_distributed),

@@ -160,3 +160,40 @@ def test_cpu_ddp_wrapper_drops_device_ids():
         assert wrapped.device_ids is None
     finally:
         dist.destroy_process_group()
+
+
+def test_mmrazor_turns_every_inplace_activation_off():
+    from mmcv.cnn import ConvModule
+    from mmrazor.models.algorithms.base import BaseAlgorithm
+    model = torch.nn.Sequential(
+        ConvModule(3, 4, 3, norm_cfg=dict(type='BN')),  # ReLU inside
+        torch.nn.Sequential(torch.nn.ReLU(inplace=True)),
+        torch.nn.ReLU6(inplace=True))
+    BaseAlgorithm.set_module_inplace_false(None, model, 'model')
+    activations = [m for m in model.modules()
+                   if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
+    assert len(activations) == 3
+    assert not any(m.inplace for m in activations)
+
+
+def test_recorded_pre_relu_features_stay_negative():
+    """What the shim is for: a recorder on a ReLU's input sees the
+    pre-activation tensor inside an MMRazor algorithm."""
+    from mmrazor.models.algorithms import SingleTeacherDistill
+    teacher = dict(
+        _scope_='mmpretrain', type='ImageClassifier',
+        backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=4,
+                      stem_channels=4, out_indices=(3, )))
+    algorithm = SingleTeacherDistill(
+        architecture=teacher, teacher=teacher,
+        distiller=dict(
+            type='ConfigurableDistiller',
+            teacher_recorders=dict(r=dict(
+                type='ModuleInputs', source='backbone.layer1.1.relu'))))
+    algorithm.eval()
+    recorders = algorithm.distiller.teacher_recorders
+    with torch.no_grad(), recorders:
+        algorithm.teacher(torch.randn(2, 3, 16, 16), mode='tensor')
+    pre_relu = recorders.get_recorder('r').get_record_data(
+        record_idx=1, data_idx=0)
+    assert (pre_relu < 0).any()

@@ -22,12 +22,10 @@
 # stride-2 layer6). So the four spec positions line up with the four
 # ResNet-50 stages one to one.
 #
-# In-place activations: the recorder holds a reference to the BN output, so
-# the ReLU6 that follows it in the same ConvModule must not be in place.
-# MatchingGuidedDistillation relies on MMRazor's set_module_inplace_false,
-# which stops at any module with an `inplace` attribute, and mmcv's
-# ConvModule has one: the ReLU6 inside stays in place. The student backbone
-# therefore builds its activations with inplace=False (act_cfg below).
+# The recorder keeps a reference to the BN output, and the ReLU6 that follows
+# it in the same mmcv ConvModule is built in place: this relies on
+# MatchingGuidedDistillation turning off `inplace` on every activation
+# module, including those nested in ConvModules.
 teacher_last_block = [2, 3, 5, 2]  # ResNet-50: 3, 4, 6, 3 blocks
 student_layers = [3, 4, 5, 7]  # blocks 4, 7, 11, 17 = layerX.0
 student_channels = [144, 192, 384, 960]
@@ -51,12 +49,7 @@ model = dict(
     architecture=dict(
         _scope_='mmpretrain',
         type='ImageClassifier',
-        backbone=dict(
-            type='MobileNetV2',
-            widen_factor=1.0,
-            # Keep the BN output that the recorder holds pre-activation (see
-            # the note at the top).
-            act_cfg=dict(type='ReLU6', inplace=False)),
+        backbone=dict(type='MobileNetV2', widen_factor=1.0),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(
             type='LinearClsHead',

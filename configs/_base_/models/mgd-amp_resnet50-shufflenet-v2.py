@@ -29,12 +29,10 @@
 # `backbone.layers.{0,1,2}` and set the channels accordingly (the student
 # feature then never goes below 0).
 #
-# In-place activations: the recorder holds a reference to the BN output, so
-# the ReLU that follows it in the same ConvModule must not be in place.
-# MatchingGuidedDistillation relies on MMRazor's set_module_inplace_false,
-# which stops at any module with an `inplace` attribute, and mmcv's
-# ConvModule has one: the ReLU inside stays in place. The student backbone
-# therefore builds its activations with inplace=False (act_cfg below).
+# The recorder keeps a reference to the BN output, and the ReLU that follows
+# it in the same mmcv ConvModule is built in place: this relies on
+# MatchingGuidedDistillation turning off `inplace` on every activation
+# module, including those nested in ConvModules.
 student_last_block = [3, 7, 3]  # ShuffleNet-V2 stages 2-4: 4, 8, 4 blocks
 teacher_last_block = [3, 5, 2]  # ResNet-50 layer2..layer4: 4, 6, 3 blocks
 student_channels = [58, 116, 232]
@@ -58,12 +56,7 @@ model = dict(
     architecture=dict(
         _scope_='mmpretrain',
         type='ImageClassifier',
-        backbone=dict(
-            type='ShuffleNetV2',
-            widen_factor=1.0,
-            # Keep the BN output that the recorder holds pre-activation (see
-            # the note at the top).
-            act_cfg=dict(type='ReLU', inplace=False)),
+        backbone=dict(type='ShuffleNetV2', widen_factor=1.0),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(
             type='LinearClsHead',
