@@ -46,14 +46,14 @@ def algorithm():
 # --------------------------------------------------------------------------
 def test_more_student_than_teacher_channels_fails_at_build():
     cfg = model_cfg()
-    cfg.distiller.connectors.t0_reducer.student_channels = 32
+    cfg.distiller.positions[0].student.channels = 32
     with pytest.raises(ValueError, match='must not exceed teacher_channels'):
         build(cfg)
 
 
 def test_missing_recorder_source_fails_at_build():
     cfg = model_cfg()
-    cfg.distiller.teacher_recorders.t1.source = 'backbone.layer9.0.relu'
+    cfg.distiller.positions[1].teacher.source = 'backbone.layer9.0.relu'
     with pytest.raises(ValueError,
                        match="'backbone.layer9.0.relu' is not a module of "
                        'the teacher'):
@@ -67,36 +67,93 @@ def test_missing_recorder_source_fails_at_build():
 ])
 def test_bad_margin_bn_fails_at_build(source, message):
     cfg = model_cfg()
-    cfg.distiller.margin_bns.t0_reducer = source
+    cfg.distiller.positions[0].teacher.margin_bn = source
     with pytest.raises(ValueError, match=message):
         build(cfg)
 
 
 def test_unknown_reducer_fails_at_build():
     cfg = model_cfg()
-    cfg.distiller.connectors.t0_reducer.type = 'AbsMeanPoolReducer'
+    cfg.distiller.reducer.type = 'AbsMeanPoolReducer'
     with pytest.raises(KeyError, match='AbsMeanPoolReducer is not in'):
         build(cfg)
 
 
-def test_reducer_without_margin_bn_fails_at_build():
+def test_position_without_margin_bn_fails_at_build():
     cfg = model_cfg()
-    del cfg.distiller.margin_bns['t2_reducer']
-    with pytest.raises(ValueError, match="no teacher BatchNorm for reducer "
-                       "'t2_reducer'"):
+    del cfg.distiller.positions[2].teacher['margin_bn']
+    with pytest.raises(ValueError,
+                       match="MGD position 'mgd2' lacks 'margin_bn'"):
         build(cfg)
 
 
 def test_spatial_mismatch_fails_before_training():
     cfg = model_cfg()
     # Teacher stage 3 recorded where the student's stage 2 is: 8x8 vs 4x4...
-    cfg.distiller.teacher_recorders.t1.source = 'backbone.layer3.5.relu'
-    cfg.distiller.connectors.t1_reducer.teacher_channels = 64
-    cfg.distiller.margin_bns.t1_reducer = 'backbone.layer3.5.bn3'
+    teacher = cfg.distiller.positions[1].teacher
+    teacher.update(source='backbone.layer3.5.relu', channels=64,
+                   margin_bn='backbone.layer3.5.bn3')
     algo = build(cfg)
-    with pytest.raises(ValueError, match="position 't1_reducer': student "
+    with pytest.raises(ValueError, match="position 'mgd1_reducer': student "
                        'and teacher spatial sizes differ'):
         algo.matching_pass([batch(2)], num_samples=2, show_progress=False)
+
+
+def test_unknown_position_keys_fail_at_build():
+    cfg = model_cfg()
+    cfg.distiller.positions[0]['loss_wieght'] = 1.0
+    with pytest.raises(ValueError, match=r"unknown keys \['loss_wieght'\]"):
+        build(cfg)
+
+
+def test_explicit_mmrazor_form_builds_the_same_distiller():
+    """The ConfigurableDistiller form with margin_bns is the same model."""
+    from mgd_plugin.models.distillers.matching_guided_distiller import \
+        expand_positions
+    cfg = model_cfg()
+    explicit = expand_positions(cfg.distiller.pop('positions'),
+                                cfg.distiller.pop('reducer'),
+                                dict(type='NormConnector',
+                                     norm_cfg=dict(type='BN')))
+    cfg.distiller.update(explicit)
+    explicit_algo = build(cfg)
+    compact_algo = build()
+    assert explicit_algo.distiller.positions == compact_algo.distiller.positions
+    assert explicit_algo.state_dict().keys() == compact_algo.state_dict().keys()
+    for key, value in compact_algo.state_dict().items():
+        assert torch.equal(explicit_algo.state_dict()[key], value), key
+
+
+def test_positions_clashing_with_explicit_names_fail_at_build():
+    cfg = model_cfg()
+    cfg.distiller.connectors = dict(
+        mgd0_s_bn=dict(type='NormConnector', in_channels=4,
+                       norm_cfg=dict(type='BN')))
+    with pytest.raises(ValueError, match=r"connectors \['mgd0_s_bn'\] are "
+                       'defined both explicitly and by `positions`'):
+        build(cfg)
+
+
+def test_mgd_and_kd_compose_in_one_distiller(algorithm):
+    cfg = model_cfg()
+    cfg.distiller.update(
+        student_recorders=dict(
+            fc=dict(type='ModuleOutputs', source='head.fc')),
+        teacher_recorders=dict(
+            fc=dict(type='ModuleOutputs', source='head.fc')),
+        distill_losses=dict(
+            loss_kd=dict(type='KLDivergence', tau=1.5, loss_weight=1.0)),
+        loss_forward_mappings=dict(
+            loss_kd=dict(
+                preds_S=dict(from_student=True, recorder='fc'),
+                preds_T=dict(from_student=False, recorder='fc'))))
+    algo = build(cfg)
+    algo.matching_pass([batch(4)], 4, show_progress=False)
+    data = algo.data_preprocessor(batch(4, seed=5), True)
+    losses = algo(**data, mode='loss')
+    assert {'distill.loss_kd', 'distill.loss_mgd0',
+            'distill.loss_mgd3'} <= set(losses)
+    assert torch.isfinite(losses['distill.loss_kd'])
 
 
 # --------------------------------------------------------------------------
@@ -106,7 +163,7 @@ def test_margins_come_from_the_named_teacher_bn(algorithm):
     from mgd_plugin.models.utils import bn_margin
     bn = algorithm.teacher.backbone.layer4[2].bn3
     torch.testing.assert_close(
-        algorithm.distiller.connectors['t3_reducer'].margin, bn_margin(bn))
+        algorithm.distiller.connectors['mgd3_reducer'].margin, bn_margin(bn))
 
 
 def naive_costs(algorithm, images):
@@ -189,7 +246,7 @@ def test_second_matching_reports_changed_fraction():
 def test_non_finite_features_keep_the_previous_matching():
     algo = build()
     algo.matching_pass([batch(4, seed=1)], 4, show_progress=False)
-    kept = algo.distiller.connectors['t3_reducer'].assignment.clone()
+    kept = algo.distiller.connectors['mgd3_reducer'].assignment.clone()
 
     def poison(module, args):
         return (args[0] * float('nan'), )
@@ -199,16 +256,16 @@ def test_non_finite_features_keep_the_previous_matching():
     try:
         with pytest.warns(RuntimeWarning,
                           match="non-finite features at position "
-                          "'t3_reducer'"):
+                          "'mgd3_reducer'"):
             report = algo.matching_pass([batch(4, seed=7)], 4,
                                         show_progress=False)
     finally:
         handle.remove()
-    assert report['t3_reducer'] == dict(skipped=True)
-    assert torch.equal(algo.distiller.connectors['t3_reducer'].assignment,
+    assert report['mgd3_reducer'] == dict(skipped=True)
+    assert torch.equal(algo.distiller.connectors['mgd3_reducer'].assignment,
                        kept)
     # The other positions were matched anew.
-    assert 'changed' in report['t0_reducer']
+    assert 'changed' in report['mgd0_reducer']
 
 
 def test_empty_matching_data_is_an_error():
@@ -226,7 +283,7 @@ def test_training_step_gives_the_mgd_losses(algorithm):
         assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
-    bn = algorithm.distiller.connectors['s0_bn'].norm
+    bn = algorithm.distiller.connectors['mgd0_s_bn'].norm
     assert bn.weight.grad is not None and bn.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in algorithm.teacher.parameters())
 
@@ -253,8 +310,8 @@ def test_matching_state_round_trips_through_a_checkpoint(tmp_path):
             assert torch.equal(getattr(ours, buffer), getattr(theirs, buffer))
     features = torch.randn(2, 128, 4, 4)
     torch.testing.assert_close(
-        algo.distiller.connectors['t3_reducer'](features),
-        fresh.distiller.connectors['t3_reducer'](features))
+        algo.distiller.connectors['mgd3_reducer'](features),
+        fresh.distiller.connectors['mgd3_reducer'](features))
 
 
 def test_student_export_loads_into_a_plain_mmpretrain_model(algorithm):

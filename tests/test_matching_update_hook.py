@@ -111,13 +111,14 @@ def test_train_matches_on_schedule_and_resume_keeps_the_matching(
     log = proc.stdout + proc.stderr
     assert matched_epochs(log) == [1, 3]
     assert 'distill.loss_mgd3' in log
-    for name in ('t0_reducer', 't1_reducer', 't2_reducer', 't3_reducer'):
+    for name in ('mgd0_reducer', 'mgd1_reducer', 'mgd2_reducer',
+                 'mgd3_reducer'):
         assert f'MGD matching for epoch 1, {name}: solved in' in log
 
     # epoch_2.pth was saved after the matching for epoch 3.
     saved = load(work_dir / 'epoch_2.pth')['state_dict']
     assert int(saved['matching_epoch']) == 3
-    assert bool(saved['distiller.connectors.t3_reducer.matching_installed'])
+    assert bool(saved['distiller.connectors.mgd3_reducer.matching_installed'])
 
     # Resuming from it continues with that matching: no new pass.
     probe = tmp_path / 'probe'

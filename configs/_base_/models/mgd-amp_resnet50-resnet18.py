@@ -54,58 +54,23 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         type='MatchingGuidedDistiller',
-        student_recorders={
-            f's{k}': dict(
-                type='ModuleInputs',
-                source=f'backbone.layer{k + 1}.{student_last_block[k]}.relu')
-            for k in range(4)
-        },
-        teacher_recorders={
-            f't{k}': dict(
-                type='ModuleInputs',
-                source=f'backbone.layer{k + 1}.{teacher_last_block[k]}.relu')
-            for k in range(4)
-        },
-        connectors={
-            **{
-                f's{k}_bn': dict(
-                    type='NormConnector',
-                    in_channels=student_channels[k],
-                    norm_cfg=dict(type='BN'))
-                for k in range(4)
-            },
-            **{
-                f't{k}_reducer': dict(
-                    type=reducer,
-                    student_channels=student_channels[k],
-                    teacher_channels=teacher_channels[k])
-                for k in range(4)
-            },
-        },
-        margin_bns={
-            f't{k}_reducer':
-            f'backbone.layer{k + 1}.{teacher_last_block[k]}.bn3'
-            for k in range(4)
-        },
-        distill_losses={
-            f'loss_mgd{k}': dict(
-                type='MatchingGuidedLoss',
+        reducer=dict(type=reducer),
+        positions=[
+            dict(
+                student=dict(
+                    type='ModuleInputs',
+                    source=f'backbone.layer{k + 1}.'
+                    f'{student_last_block[k]}.relu',
+                    record_idx=1,
+                    channels=student_channels[k]),
+                teacher=dict(
+                    type='ModuleInputs',
+                    source=f'backbone.layer{k + 1}.'
+                    f'{teacher_last_block[k]}.relu',
+                    record_idx=2,
+                    channels=teacher_channels[k],
+                    margin_bn=f'backbone.layer{k + 1}.'
+                    f'{teacher_last_block[k]}.bn3'),
                 loss_weight=stage_weights[k] / loss_factor)
             for k in range(4)
-        },
-        loss_forward_mappings={
-            f'loss_mgd{k}': dict(
-                s_feature=dict(
-                    from_student=True,
-                    recorder=f's{k}',
-                    record_idx=1,
-                    data_idx=0,
-                    connector=f's{k}_bn'),
-                t_feature=dict(
-                    from_student=False,
-                    recorder=f't{k}',
-                    record_idx=2,
-                    data_idx=0,
-                    connector=f't{k}_reducer'))
-            for k in range(4)
-        }))
+        ]))

@@ -1,3 +1,5 @@
+_base_ = ['./mgd-amp_resnet50-resnet18.py']
+
 # MGD-AMP from an MMPretrain ResNet-50 (teacher) to a ShuffleNet-V2 1.0x
 # (student).
 #
@@ -41,19 +43,10 @@ teacher_channels = [512, 1024, 2048]
 # summed loss by the loss factor (1e4 for 224 px inputs).
 stage_weights = [1 / 4, 1 / 2, 1]
 loss_factor = 1e4
-reducer = 'AbsMaxPoolReducer'
-
-teacher_ckpt = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'  # noqa: E501
 
 model = dict(
-    _scope_='mmrazor',
-    type='MatchingGuidedDistillation',
-    data_preprocessor=dict(
-        type='ImgDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
     architecture=dict(
+        _delete_=True,
         _scope_='mmpretrain',
         type='ImageClassifier',
         backbone=dict(type='ShuffleNetV2', widen_factor=1.0),
@@ -64,73 +57,18 @@ model = dict(
             in_channels=1024,
             loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
             topk=(1, 5))),
-    teacher=dict(
-        _scope_='mmpretrain',
-        type='ImageClassifier',
-        backbone=dict(
-            type='ResNet', depth=50, num_stages=4, out_indices=(3, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(
-            type='LinearClsHead',
-            num_classes=1000,
-            in_channels=2048,
-            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-            topk=(1, 5))),
-    teacher_ckpt=teacher_ckpt,
-    distiller=dict(
-        type='MatchingGuidedDistiller',
-        student_recorders={
-            f's{k}': dict(
+    distiller=dict(positions=[
+        dict(
+            student=dict(
                 type='ModuleOutputs',
-                source=f'backbone.layers.{k}.{student_last_block[k]}'
-                '.branch2.2.bn')
-            for k in range(3)
-        },
-        teacher_recorders={
-            f't{k}': dict(
+                source=f'backbone.layers.{k}.{student_last_block[k]}.'
+                'branch2.2.bn',
+                channels=student_channels[k]),
+            teacher=dict(
                 type='ModuleInputs',
-                source=f'backbone.layer{k + 2}.{teacher_last_block[k]}.relu')
-            for k in range(3)
-        },
-        connectors={
-            **{
-                f's{k}_bn': dict(
-                    type='NormConnector',
-                    in_channels=student_channels[k],
-                    norm_cfg=dict(type='BN'))
-                for k in range(3)
-            },
-            **{
-                f't{k}_reducer': dict(
-                    type=reducer,
-                    student_channels=student_channels[k],
-                    teacher_channels=teacher_channels[k])
-                for k in range(3)
-            },
-        },
-        margin_bns={
-            f't{k}_reducer':
-            f'backbone.layer{k + 2}.{teacher_last_block[k]}.bn3'
-            for k in range(3)
-        },
-        distill_losses={
-            f'loss_mgd{k}': dict(
-                type='MatchingGuidedLoss',
-                loss_weight=stage_weights[k] / loss_factor)
-            for k in range(3)
-        },
-        loss_forward_mappings={
-            f'loss_mgd{k}': dict(
-                s_feature=dict(
-                    from_student=True,
-                    recorder=f's{k}',
-                    record_idx=0,
-                    connector=f's{k}_bn'),
-                t_feature=dict(
-                    from_student=False,
-                    recorder=f't{k}',
-                    record_idx=2,
-                    data_idx=0,
-                    connector=f't{k}_reducer'))
-            for k in range(3)
-        }))
+                source=f'backbone.layer{k + 2}.{teacher_last_block[k]}.relu',
+                record_idx=2,
+                channels=teacher_channels[k],
+                margin_bn=f'backbone.layer{k + 2}.{teacher_last_block[k]}.bn3'),
+            loss_weight=stage_weights[k] / loss_factor) for k in range(3)
+    ]))

@@ -8,7 +8,7 @@ reducer.
 """
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,17 +39,114 @@ def _record_args(mapping: dict):
             mapping.get('data_idx', None))
 
 
+def expand_positions(positions: Sequence[dict], reducer: dict,
+                     student_connector: dict) -> Dict[str, dict]:
+    """Turn the compact ``positions`` form into ConfigurableDistiller
+    arguments (recorders, connectors, losses, mappings) plus ``margin_bns``.
+
+    Position ``name`` (default ``mgd{k}``) gets recorders ``{name}_s`` and
+    ``{name}_t``, connectors ``{name}_s_bn`` (student) and
+    ``{name}_reducer`` (teacher), and the loss ``loss_{name}``.
+    """
+    parts = {key: {} for key in ('student_recorders', 'teacher_recorders',
+                                 'connectors', 'distill_losses',
+                                 'loss_forward_mappings', 'margin_bns')}
+    for index, position in enumerate(positions):
+        position = dict(position)
+        name = position.pop('name', f'mgd{index}')
+        try:
+            student = dict(position.pop('student'))
+            teacher = dict(position.pop('teacher'))
+            loss_weight = position.pop('loss_weight')
+            s_channels = student.pop('channels')
+            t_channels = teacher.pop('channels')
+            margin_bn = teacher.pop('margin_bn')
+        except KeyError as missing:
+            raise ValueError(
+                f'MGD position {name!r} lacks {missing}; it needs student=dict('
+                'type, source, channels[, record_idx]), teacher=dict(type, '
+                'source, channels, margin_bn[, record_idx]) and '
+                'loss_weight.') from None
+        position_reducer = dict(position.pop('reducer', reducer))
+        if position:
+            raise ValueError(f'MGD position {name!r}: unknown keys '
+                             f'{sorted(position)}.')
+        mapping = {}
+        for side, recorder, key in ((student, f'{name}_s', 's_feature'),
+                                    (teacher, f'{name}_t', 't_feature')):
+            record_idx = side.pop('record_idx', 0)
+            # A ModuleInputs record is the tuple of inputs: take the first.
+            data_idx = side.pop('data_idx',
+                                0 if 'Inputs' in side.get('type', '') else
+                                None)
+            is_student = side is student
+            parts['student_recorders' if is_student else
+                  'teacher_recorders'][recorder] = side
+            mapping[key] = dict(
+                from_student=is_student,
+                recorder=recorder,
+                record_idx=record_idx,
+                data_idx=data_idx,
+                connector=f'{name}_s_bn' if is_student else f'{name}_reducer')
+        parts['connectors'][f'{name}_s_bn'] = dict(
+            student_connector, in_channels=s_channels)
+        parts['connectors'][f'{name}_reducer'] = dict(
+            position_reducer,
+            student_channels=s_channels,
+            teacher_channels=t_channels)
+        parts['distill_losses'][f'loss_{name}'] = dict(
+            type='MatchingGuidedLoss', loss_weight=loss_weight)
+        parts['loss_forward_mappings'][f'loss_{name}'] = mapping
+        parts['margin_bns'][f'{name}_reducer'] = margin_bn
+    return parts
+
+
+def _merge(name: str, explicit: Optional[dict], generated: dict) -> dict:
+    merged = dict(explicit or {})
+    clash = sorted(set(merged) & set(generated))
+    if clash:
+        raise ValueError(f'{name} {clash} are defined both explicitly and by '
+                         '`positions`; rename one.')
+    merged.update(generated)
+    return merged
+
+
 @MODELS.register_module()
 class MatchingGuidedDistiller(ConfigurableDistiller):
     """ConfigurableDistiller whose teacher connectors are channel reducers.
 
+    Positions can be given compactly with ``positions``, explicitly in
+    MMRazor's ConfigurableDistiller form, or both (e.g. MGD positions plus
+    an explicit logit KD loss)::
+
+        positions=[
+            dict(
+                student=dict(type='ModuleInputs',
+                             source='backbone.layer1.1.relu', record_idx=1,
+                             channels=64),
+                teacher=dict(type='ModuleInputs',
+                             source='backbone.layer1.2.relu', record_idx=2,
+                             channels=256,
+                             margin_bn='backbone.layer1.2.bn3'),
+                loss_weight=1 / 8 / 1e4),
+            ...]
+
     Args:
-        margin_bns (dict[str, str]): for every reducer connector, the name of
-            the teacher BatchNorm that precedes the recorded (pre-ReLU)
-            teacher feature; its affine parameters give the margins.
-        **kwargs: the arguments of :class:`ConfigurableDistiller`. Each
-            MGD loss maps its student input (``from_student=True``, usually
-            through a BatchNorm connector) and its teacher input
+        positions (list[dict]): per position, the student and teacher
+            recorders (an MMRazor recorder config plus ``channels`` and
+            optionally ``record_idx``/``data_idx``), the teacher
+            ``margin_bn``, the loss weight and optionally its own
+            ``reducer``. Expanded by :func:`expand_positions`.
+        reducer (dict): the reducer of every position that names none.
+        student_connector (dict): the trainable connector on the student
+            feature; ``in_channels`` is filled in.
+        margin_bns (dict[str, str]): for explicit-form reducer connectors,
+            the name of the teacher BatchNorm that precedes the recorded
+            (pre-ReLU) teacher feature; its affine parameters give the
+            margins.
+        **kwargs: the arguments of :class:`ConfigurableDistiller`. An
+            explicit MGD loss maps its student input (``from_student=True``,
+            usually through a BatchNorm connector) and its teacher input
             (``from_student=False``, ``connector=<reducer>``).
 
     The matching cost of a position uses the recorded student feature
@@ -57,7 +154,18 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
     channels.
     """
 
-    def __init__(self, margin_bns: Dict[str, str], **kwargs) -> None:
+    def __init__(self,
+                 positions: Sequence[dict] = (),
+                 reducer: dict = dict(type='AbsMaxPoolReducer'),
+                 student_connector: dict = dict(
+                     type='NormConnector', norm_cfg=dict(type='BN')),
+                 margin_bns: Optional[Dict[str, str]] = None,
+                 **kwargs) -> None:
+        generated = expand_positions(positions, reducer, student_connector)
+        margin_bns = _merge('margin_bns', margin_bns,
+                            generated.pop('margin_bns'))
+        for key, value in generated.items():
+            kwargs[key] = _merge(key, kwargs.get(key), value)
         super().__init__(**kwargs)
         self.positions: List[MatchingPosition] = self._find_positions(
             dict(margin_bns))

@@ -1,0 +1,42 @@
+# Fashion-MNIST (60k train / 10k test, 28x28 grey), MMPretrain's
+# FashionMNIST dataset. It reads the un-gzipped IDX files from data_root:
+# `python tools/misc/prepare_fashion_mnist.py` writes them there.
+dataset_type = 'FashionMNIST'
+data_root = 'data/fashion-mnist'
+data_preprocessor = dict(
+    num_classes=10,
+    # Pixel mean and std of the Fashion-MNIST training set.
+    mean=[72.94],
+    std=[90.02],
+    to_rgb=False)
+
+train_pipeline = [
+    dict(type='RandomCrop', crop_size=28, padding=2),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [dict(type='PackInputs')]
+
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=2,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        download=False,
+        pipeline=train_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=2,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        download=False,
+        pipeline=test_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+val_evaluator = dict(type='Accuracy', topk=(1, ))
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
