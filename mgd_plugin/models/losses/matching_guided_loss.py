@@ -2,6 +2,48 @@
 import torch
 from mmrazor.registry import MODELS
 from torch import nn
+from torch.autograd.function import once_differentiable
+
+
+class _PartialSquaredError(torch.autograd.Function):
+    """``sum((s - t)^2 * [(s > t) or (t > 0)])`` in one fused step.
+
+    Forward keeps only the counted difference ``e`` (zero where not counted)
+    and backward is a single ``2 * e * grad``, instead of the half dozen
+    full-size tensors (masks, ``where`` and its backward, ``pow`` and its
+    backward) that autograd would create. Only elementwise operations that
+    are vectorised on CPU are used; ``torch.where`` and boolean masks are
+    avoided (slow on CPU). ``t`` gets no gradient. A NaN in ``s`` or ``t``
+    gives a NaN sum.
+    """
+
+    @staticmethod
+    def forward(ctx, student: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
+        diff = torch.sub(student, target)
+        # s - t has the sign of the comparison s > t, exactly (IEEE). Kept
+        # finite so that the 0 * (s - t) below is 0: an infinite difference
+        # still squares to inf.
+        finfo = torch.finfo(diff.dtype)
+        diff.clamp_(min=finfo.min, max=finfo.max)
+        # Where t <= 0 only s > t counts: e = max(s - t, 0); where t > 0
+        # everything counts: e = s - t = max(s - t, min(s - t, 0)). So
+        # e = max(s - t, min([t > 0] * (s - t), 0)), with [t > 0] written
+        # as 0 / 1 floats (faster than a bool mask; NaN still propagates).
+        below = torch.gt(target, 0, out=torch.empty_like(diff))
+        below.mul_(diff).clamp_(max=0)
+        counted = torch.maximum(diff, below, out=diff)
+        flat = counted.reshape(-1)
+        with torch.autocast(device_type=flat.device.type, enabled=False):
+            total = torch.dot(flat, flat)
+        ctx.save_for_backward(counted)
+        return total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_total: torch.Tensor):
+        counted, = ctx.saved_tensors
+        return counted * (2 * grad_total), None
 
 
 @MODELS.register_module()
@@ -21,7 +63,8 @@ class MatchingGuidedLoss(nn.Module):
     1e-4.
 
     The squares are summed in at least float32 so that a float16 feature
-    under autocast does not overflow the sum.
+    under autocast does not overflow the sum. A NaN in either feature makes
+    the loss NaN.
 
     Args:
         loss_weight (float): see above. Defaults to 1.0.
@@ -54,7 +97,5 @@ class MatchingGuidedLoss(nn.Module):
             torch.float32)
         student = s_feature.to(dtype)
         target = t_feature.detach().to(dtype)
-        counted = (student > target) | (target > 0)
-        squared = (student - target).pow(2)
-        total = torch.where(counted, squared, squared.new_zeros(())).sum()
+        total = _PartialSquaredError.apply(student, target)
         return self.loss_weight * total / s_feature.size(0)

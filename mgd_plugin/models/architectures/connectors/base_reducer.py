@@ -253,6 +253,32 @@ class BaseChannelReducer(BaseConnector):
         margin = self.reduce_margin().to(dtype=reduced.dtype)
         return torch.max(reduced, margin.view(1, -1, 1, 1))
 
+    @staticmethod
+    def gather_channels(feature: torch.Tensor,
+                        channels: torch.Tensor) -> torch.Tensor:
+        """``feature.index_select(1, channels)``, faster on CPU.
+
+        A contiguous (N, T, H, W) feature is read as the rows of an
+        (N * T, H * W) matrix and gathered along dim 0, which PyTorch copies
+        with all threads, where ``index_select`` along dim 1 copies with one.
+
+        Args:
+            feature (torch.Tensor): shape (N, T, H, W).
+            channels (torch.Tensor): int64 channel indices, shape (K,).
+
+        Returns:
+            torch.Tensor: shape (N, K, H, W), contiguous.
+        """
+        if not feature.is_contiguous():
+            return feature.index_select(1, channels)
+        num, num_t, height, width = feature.shape
+        rows = torch.arange(
+            0, num * num_t, num_t, device=feature.device).unsqueeze(1)
+        rows = rows.add(channels.unsqueeze(0)).view(-1)
+        gathered = feature.view(num * num_t, height * width).index_select(
+            0, rows)
+        return gathered.view(num, channels.numel(), height, width)
+
     def gather_groups(self, feature: torch.Tensor) -> torch.Tensor:
         """Gather every group's members.
 
@@ -264,9 +290,30 @@ class BaseChannelReducer(BaseConnector):
             channel ``group_index[i, k]`` (padding included).
         """
         num, _, height, width = feature.shape
-        members = feature.index_select(1, self.group_index.flatten())
+        members = self.gather_channels(feature, self.group_index.flatten())
         return members.view(num, self.student_channels,
                             self.group_capacity(), height, width)
+
+    def gather_columns(self, feature: torch.Tensor) -> torch.Tensor:
+        """Gather every group's members, group column first.
+
+        The same members as :meth:`gather_groups`, laid out so that a
+        reduction over the group runs over dim 1 of contiguous (S, H, W)
+        blocks, which is vectorised (a reduction over dim 2 of
+        :meth:`gather_groups`'s layout is a strided one).
+
+        Args:
+            feature (torch.Tensor): shape (N, T, H, W).
+
+        Returns:
+            torch.Tensor: shape (N, G, S, H, W), ``[:, k, i]`` being teacher
+            channel ``group_index[i, k]`` (padding included).
+        """
+        num, _, height, width = feature.shape
+        members = self.gather_channels(feature,
+                                       self.group_index.t().reshape(-1))
+        return members.view(num, self.group_capacity(),
+                            self.student_channels, height, width)
 
     def group_margins(self) -> torch.Tensor:
         """Margins of every group's members, shape (S, G) (padding

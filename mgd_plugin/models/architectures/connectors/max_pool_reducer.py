@@ -22,7 +22,8 @@ class MaxPoolReducer(BaseChannelReducer):
 
     def reduce_feature(self, feature: torch.Tensor) -> torch.Tensor:
         """(N, T, H, W) -> (N, S, H, W)."""
-        return self.gather_groups(feature).amax(dim=2)
+        # Reduced over dim 1 of (N, G, S, H, W): a vectorised reduction.
+        return self.gather_columns(feature).amax(dim=1)
 
     def reduce_margin(self) -> torch.Tensor:
         """(T,) -> (S,): max over each group."""

@@ -49,7 +49,13 @@ class RandomDropReducer(BaseChannelReducer):
         num, _, height, width = feature.shape
         uniform = torch.rand(num, self.student_channels, height, width,
                              device=feature.device)
-        return feature.gather(1, self.draw_members(uniform))
+        # The same draw as draw_members(uniform), but gathered by group
+        # column from the (N, G, S, H, W) members: no (N, S, H, W) lookup
+        # of teacher channels in group_index.
+        size = self.group_size.view(1, -1, 1, 1)
+        column = torch.minimum((uniform * size).long(), size - 1)
+        return self.gather_columns(feature).gather(
+            1, column.unsqueeze(1)).squeeze(1)
 
     def reduce_margin(self) -> torch.Tensor:
         """(T,) -> (S,): the margin of a randomly drawn member."""

@@ -62,7 +62,7 @@ class SparseMatchReducer(BaseChannelReducer):
 
     def reduce_feature(self, feature: torch.Tensor) -> torch.Tensor:
         """(N, T, H, W) -> (N, S, H, W)."""
-        return feature.index_select(1, self.group_index.squeeze(1))
+        return self.gather_channels(feature, self.group_index.squeeze(1))
 
     def reduce_margin(self) -> torch.Tensor:
         """(T,) -> (S,): the matched channel's margin."""
