@@ -176,6 +176,24 @@ def test_dist_train_ranks_end_with_identical_groups(tmp_path,
                            rank1['parameters'][key]), key
 
 
+def test_empty_matching_dataset_stops_before_training(tmp_path,
+                                                     tiny_image_folder,
+                                                     mgd_teacher_ckpt):
+    work_dir = tmp_path / 'work'
+    options = mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2)
+    # `indices=0` keeps the first 0 images: a dataset that builds but is
+    # empty, which a wrong split or filter gives in practice.
+    proc = train(options + [
+        'custom_hooks.0.dataloader.dataset.indices=0', '--work-dir',
+        str(work_dir)
+    ])
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "matching dataloader's dataset is empty" in log
+    assert 'Epoch(train)' not in log
+    assert not list(work_dir.glob('*.pth'))
+
+
 def test_mgd_checkpoint_evaluates_with_test_tool(tmp_path, tiny_image_folder,
                                                  mgd_teacher_ckpt):
     work_dir = tmp_path / 'work'

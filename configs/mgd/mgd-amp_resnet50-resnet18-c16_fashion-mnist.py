@@ -81,4 +81,3 @@ param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=20)
 train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)
 val_cfg = dict(type='mmrazor.SingleTeacherDistillValLoop')
 test_cfg = dict()
-find_unused_parameters = True

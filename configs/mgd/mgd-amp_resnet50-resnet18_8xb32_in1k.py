@@ -34,4 +34,3 @@ custom_hooks = [
 
 # Evaluate the student (and the teacher, once) with MMRazor's loop.
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
-find_unused_parameters = True

@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 from mmpretrain.registry import HOOKS as MMPRETRAIN_HOOKS
 from mmrazor.registry import HOOKS
@@ -122,11 +123,7 @@ class MatchingUpdateHook(Hook):
             raise TypeError('MatchingUpdateHook needs a '
                             'MatchingGuidedDistillation model, got '
                             f'{type(algorithm).__name__}')
-        self._dataloader = Runner.build_dataloader(
-            self.dataloader_cfg, seed=runner.seed)
-        if len(self._dataloader.dataset) == 0:
-            raise ValueError('MatchingUpdateHook: the matching dataloader\'s '
-                             'dataset is empty')
+        self._dataloader = self._build_dataloader(runner.seed)
         # A resumed run's checkpoint already holds the matching made for the
         # epoch it continues with (this hook runs before CheckpointHook),
         # unless the run was extended past the epochs it planned for.
@@ -142,6 +139,34 @@ class MatchingUpdateHook(Hook):
         if next_epoch <= runner.max_epochs and self.is_due(
                 next_epoch, runner.max_epochs):
             self._match(runner, next_epoch)
+
+    def _build_dataloader(self, seed):
+        empty = ValueError("MatchingUpdateHook: the matching dataloader's "
+                           'dataset is empty; check custom_hooks[...]'
+                           '.dataloader.dataset (data root, split, ann_file, '
+                           'indices).')
+        try:
+            dataloader = Runner.build_dataloader(self.dataloader_cfg,
+                                                 seed=seed)
+        except Exception as error:
+            # MMEngine's serialisation of an empty data list fails with an
+            # unrelated NumPy message; tell that case apart.
+            if self._dataset_is_empty():
+                raise empty from error
+            raise
+        if len(dataloader.dataset) == 0:
+            raise empty
+        return dataloader
+
+    def _dataset_is_empty(self) -> bool:
+        dataset = self.dataloader_cfg.get('dataset')
+        if not isinstance(dataset, dict):
+            return False
+        try:
+            return len(
+                DATASETS.build(dict(dataset, serialize_data=False))) == 0
+        except Exception:
+            return False
 
     def _match(self, runner, epoch: int) -> None:
         report = self._algorithm(runner).matching_pass(
