@@ -279,28 +279,13 @@ class BaseChannelReducer(BaseConnector):
             0, rows)
         return gathered.view(num, channels.numel(), height, width)
 
-    def gather_groups(self, feature: torch.Tensor) -> torch.Tensor:
-        """Gather every group's members.
-
-        Args:
-            feature (torch.Tensor): shape (N, T, H, W).
-
-        Returns:
-            torch.Tensor: shape (N, S, G, H, W), ``[:, i, k]`` being teacher
-            channel ``group_index[i, k]`` (padding included).
-        """
-        num, _, height, width = feature.shape
-        members = self.gather_channels(feature, self.group_index.flatten())
-        return members.view(num, self.student_channels,
-                            self.group_capacity(), height, width)
-
     def gather_columns(self, feature: torch.Tensor) -> torch.Tensor:
         """Gather every group's members, group column first.
 
-        The same members as :meth:`gather_groups`, laid out so that a
+        Column ``k`` holds the ``k``-th member of every group, so that a
         reduction over the group runs over dim 1 of contiguous (S, H, W)
-        blocks, which is vectorised (a reduction over dim 2 of
-        :meth:`gather_groups`'s layout is a strided one).
+        blocks, which is vectorised (over a trailing group dim it would be
+        a strided one).
 
         Args:
             feature (torch.Tensor): shape (N, T, H, W).
