@@ -34,6 +34,9 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         split='test',
+        # MMPretrain's MNIST datasets pick the t10k files by test_mode and
+        # ignore split: without it, "test" is the 60k training set.
+        test_mode=True,
         download=False,
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
