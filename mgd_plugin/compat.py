@@ -46,7 +46,12 @@ Shims
 ``atomic_checkpoint_write``
     MMEngine writes files in place; a run killed while saving leaves a
     truncated ``epoch_N.pth``. Local writes go to a temporary file that is
-    renamed over the target only once complete.
+    renamed over the target only once complete. ``CheckpointHook`` also
+    deletes the oldest kept checkpoint *before* writing the new one and
+    rewrites ``last_checkpoint`` in place, so with ``max_keep_ckpts=1`` a kill
+    while saving left no checkpoint at all, and a kill at the wrong moment an
+    empty pointer that ``--resume`` cannot use. The hook's save is reordered:
+    checkpoint, then pointer (atomically), then pruning.
 """
 import importlib.abc
 import importlib.machinery
@@ -312,33 +317,87 @@ def _shim_package_lookup() -> bool:
 # --------------------------------------------------------------------------
 # Atomic local writes
 # --------------------------------------------------------------------------
+def _write_atomically(filepath: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(filepath))
+    os.makedirs(directory, exist_ok=True)
+    # Beside the target (same file system, so the rename is atomic);
+    # open() rather than mkstemp() keeps the user's umask permissions.
+    tmp_path = os.path.join(
+        directory, f'.{os.path.basename(filepath)}.{os.getpid()}.part')
+    try:
+        with open(tmp_path, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, filepath)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+        raise
+
+
+def _save_checkpoint_with_step(self, runner, step, meta):
+    """MMEngine 0.10's ``CheckpointHook._save_checkpoint_with_step``, in
+    crash-safe order: at every instant ``last_checkpoint`` names a complete
+    checkpoint that exists."""
+    from mmengine.dist import is_main_process
+
+    stale_step = None
+    # The kept-ids list is updated before saving, as upstream does, because
+    # the checkpoint carries it (resume prunes by it); only the deletion
+    # waits until the new checkpoint and the pointer are on disk.
+    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                        self.keep_ckpt_ids[-1] == step):
+        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+            stale_step = self.keep_ckpt_ids.popleft()
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
+
+    ckpt_filename = self.filename_tmpl.format(step)
+    self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+    runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+    runner.save_checkpoint(
+        self.out_dir,
+        ckpt_filename,
+        self.file_client_args,
+        save_optimizer=self.save_optimizer,
+        save_param_scheduler=self.save_param_scheduler,
+        meta=meta,
+        by_epoch=self.by_epoch,
+        backend_args=self.backend_args,
+        **self.args)
+
+    if not is_main_process():
+        return
+    _write_atomically(
+        os.path.join(runner.work_dir, 'last_checkpoint'),
+        str(self.last_ckpt).encode('utf-8'))
+    if stale_step is not None:
+        stale = self.file_backend.join_path(
+            self.out_dir, self.filename_tmpl.format(stale_step))
+        if self.file_backend.isfile(stale):
+            self.file_backend.remove(stale)
+        elif self.file_backend.isdir(stale):
+            # DeepSpeed checkpoints are directories.
+            self.file_backend.rmtree(stale)
+
+
 def _shim_atomic_checkpoint_write() -> bool:
     from mmengine.fileio.backends.local_backend import LocalBackend
-    from mmengine.utils import mkdir_or_exist
+    from mmengine.hooks import CheckpointHook
 
     if getattr(LocalBackend.put, '_mgd_plugin_wrapped', False):
         return True
 
     def put(self, obj: bytes, filepath) -> None:
-        directory = os.path.dirname(os.path.abspath(filepath))
-        mkdir_or_exist(directory)
-        # Beside the target (same file system, so the rename is atomic);
-        # open() rather than mkstemp() keeps the user's umask permissions.
-        tmp_path = os.path.join(
-            directory, f'.{os.path.basename(filepath)}.{os.getpid()}.part')
-        try:
-            with open(tmp_path, 'wb') as f:
-                f.write(obj)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_path, filepath)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
-            raise
+        _write_atomically(str(filepath), obj)
 
     put._mgd_plugin_wrapped = True
     LocalBackend.put = put
+    # The reordered copy is only right for the MMEngine it was read from.
+    if _dist_version('mmengine') == digit_version('0.10.7'):
+        CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
     return True
 
 

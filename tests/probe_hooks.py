@@ -46,20 +46,28 @@ class StateProbeHook(Hook):
 
 @HOOKS.register_module()
 class CrashDuringSaveHook(Hook):
-    """Kill the run in the middle of writing the checkpoint of ``epoch``.
+    """Kill the run in the middle of a file write while saving ``epoch``.
 
-    The checkpoint bytes are being written when ``os.fsync`` runs; raising
-    there is what an interrupt at the worst moment looks like.
+    Bytes are being written when ``os.fsync`` runs; raising there is what an
+    interrupt at the worst moment looks like. ``fsync_call=1`` interrupts the
+    checkpoint itself, ``fsync_call=2`` the ``last_checkpoint`` pointer
+    written after it.
     """
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, fsync_call=1):
         self.epoch = epoch
+        self.fsync_call = fsync_call
 
     def before_save_checkpoint(self, runner, checkpoint):
         if runner.epoch + 1 != self.epoch:
             return
+        real_fsync = os.fsync
+        calls = []
 
         def interrupted(fd):
-            raise KeyboardInterrupt('simulated kill while saving')
+            calls.append(fd)
+            if len(calls) == self.fsync_call:
+                raise KeyboardInterrupt('simulated kill while saving')
+            return real_fsync(fd)
 
         os.fsync = interrupted

@@ -181,24 +181,33 @@ def test_dist_train_two_cpu_processes_end_identical(tmp_path,
                            rank0['state_dict']['architecture.head.fc.weight'])
 
 
+@pytest.mark.parametrize('fsync_call', [1, 2], ids=['checkpoint', 'pointer'])
 def test_interrupted_save_never_becomes_latest(tmp_path, tiny_image_folder,
-                                               teacher_ckpt):
+                                               teacher_ckpt, fsync_call):
+    # max_keep_ckpts=1 is the hard case: upstream deletes the only
+    # checkpoint before writing its successor.
     work_dir = tmp_path / 'work'
-    crash = dict(type='CrashDuringSaveHook', epoch=2)
+    crash = dict(type='CrashDuringSaveHook', epoch=2, fsync_call=fsync_call)
+    keep_one = 'default_hooks.checkpoint.max_keep_ckpts=1'
     proc = train(options(tiny_image_folder, teacher_ckpt, extra=[crash]) +
-                 ['--work-dir', str(work_dir)])
+                 [keep_one, '--work-dir', str(work_dir)])
     assert proc.returncode != 0
     assert 'simulated kill while saving' in proc.stderr
     assert (work_dir / 'epoch_1.pth').is_file()
-    assert not (work_dir / 'epoch_2.pth').exists()
+    # A kill while writing the checkpoint leaves nothing of it; a kill while
+    # writing the pointer leaves the complete checkpoint, not yet pointed to.
+    assert (work_dir / 'epoch_2.pth').exists() == (fsync_call == 2)
     assert not [p for p in os.listdir(work_dir) if p.endswith('.part')]
     assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_1.pth')
 
     proc = check(
         train(options(tiny_image_folder, teacher_ckpt) +
-              ['--work-dir', str(work_dir), '--resume']))
+              [keep_one, '--work-dir', str(work_dir), '--resume']))
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     assert load(work_dir / 'epoch_2.pth')['meta']['epoch'] == 2
+    assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_2.pth')
+    # Pruning still happens, once its successor is safe.
+    assert not (work_dir / 'epoch_1.pth').exists()
 
 
 @pytest.mark.parametrize('override, message', [
