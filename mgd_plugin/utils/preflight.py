@@ -18,6 +18,14 @@ REMOTE_PREFIXES = ('http://', 'https://', 's3://', 'pavi://', 'open-mmlab://',
                    'mmcls://', 'mmpretrain://')
 
 
+# The top-level keys the runner builds from. Other top-level keys are the
+# config's own variables (``teacher_ckpt = ...`` above ``model``): their value
+# was copied where it is used, and a ``--cfg-options`` override of the used
+# copy leaves them stale.
+RUNNER_SECTIONS = ('model', 'load_from', 'train_dataloader', 'val_dataloader',
+                   'test_dataloader', 'default_hooks', 'custom_hooks')
+
+
 class ConfigCheckError(ValueError):
     """Raised with every problem found in a config, one per line."""
 
@@ -85,8 +93,8 @@ def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     Args:
         cfg: the merged config.
         sections: the top-level keys to check (e.g. only ``model``,
-            ``load_from`` and ``test_dataloader`` for testing); all by
-            default.
+            ``load_from`` and ``test_dataloader`` for testing);
+            :data:`RUNNER_SECTIONS` by default.
 
     A ``load_from`` that ``resume=True`` will replace with the latest
     checkpoint of the work dir is still checked: it is what the user asked
@@ -95,8 +103,9 @@ def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     if not isinstance(cfg, (Config, ConfigDict)):
         raise TypeError(f'expected a Config, got {type(cfg)}')
     tree = cfg.to_dict()
-    if sections is not None:
-        tree = {key: tree[key] for key in sections if key in tree}
+    if sections is None:
+        sections = RUNNER_SECTIONS
+    tree = {key: tree[key] for key in sections if key in tree}
     problems = _checkpoint_problems(tree) + _dataset_problems(tree)
     if problems:
         raise ConfigCheckError('Invalid config:\n  ' + '\n  '.join(problems))
