@@ -288,6 +288,34 @@ def test_training_step_gives_the_mgd_losses(algorithm):
     assert all(p.grad is None for p in algorithm.teacher.parameters())
 
 
+def test_matching_and_training_under_autocast():
+    # What --amp does on a GPU, with the dtype the CPU autocasts to: the
+    # reduced-precision features still give a float64 cost matrix, the same
+    # matching as full precision up to rounding, and finite losses/gradients.
+    full = build()
+    full.matching_pass([batch(8)], 8, show_progress=False)
+    mixed = build()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed.matching_pass([batch(8)], 8, show_progress=False)
+    assert mixed.matching_installed
+    for name, costs in mixed.distiller.matching_costs().items():
+        assert costs.dtype == torch.float64
+        torch.testing.assert_close(
+            costs, full.distiller.matching_costs()[name], rtol=0.05,
+            atol=0.05)
+
+    data = mixed.data_preprocessor(batch(4, seed=5), True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = mixed(**data, mode='loss')
+    for k in range(4):
+        loss = losses[f'distill.loss_mgd{k}']
+        assert loss.dtype == torch.float32
+        assert torch.isfinite(loss) and loss > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    grads = [p.grad for p in mixed.architecture.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
 # --------------------------------------------------------------------------
 # State in checkpoints, student export
 # --------------------------------------------------------------------------

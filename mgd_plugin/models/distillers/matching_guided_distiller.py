@@ -293,10 +293,15 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
             first_batch = position.name not in self._cost_sums
             if first_batch:
                 self._check_shapes(position, s_feat, t_feat)
-            s_hat = F.normalize(s_feat.detach().flatten(2).float(), dim=2)
-            t_hat = F.normalize(t_feat.detach().flatten(2).float(), dim=2)
-            # (N, S, HW) x (N, T, HW) -> (S, T), summed over the batch.
-            similarity = torch.einsum('nsk,ntk->st', s_hat, t_hat)
+            # Under autocast the einsum would run in float16/bfloat16 and
+            # round away the cost differences the matching decides on.
+            with torch.autocast(s_feat.device.type, enabled=False):
+                s_hat = F.normalize(
+                    s_feat.detach().flatten(2).float(), dim=2)
+                t_hat = F.normalize(
+                    t_feat.detach().flatten(2).float(), dim=2)
+                # (N, S, HW) x (N, T, HW) -> (S, T), summed over the batch.
+                similarity = torch.einsum('nsk,ntk->st', s_hat, t_hat)
             cost = (2.0 * s_feat.size(0) - 2.0 * similarity).double()
             if first_batch:
                 self._cost_sums[position.name] = cost
