@@ -7,6 +7,7 @@ import os.path as osp
 
 import torch
 import torch.multiprocessing as mp
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 from conftest import REPO_ROOT, write_image_folder
 
@@ -52,11 +53,10 @@ def matching_run(rank, world_size, data_root, port, out_dir):
 
 
 def test_ranks_share_the_images_and_install_identical_groups(tmp_path):
-    from test_train_tools import free_port
     data_root = write_image_folder(str(tmp_path / 'images'), per_class=8)
     out_dir = str(tmp_path)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    mp.spawn(matching_run, args=(2, data_root, free_port(), out_dir),
+    mp.spawn(matching_run, args=(2, data_root, get_free_port(), out_dir),
              nprocs=2, join=True)
     matching_run(0, 1, data_root, None, out_dir)
 

@@ -6,10 +6,11 @@ import sys
 
 import pytest
 import torch
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 from conftest import REPO_ROOT
 from mgd_plugin.engine.hooks import MatchingUpdateHook, log_schedule
-from test_train_tools import check, dist_args, free_port, load, run, train
+from test_train_tools import check, dist_args, load, run, train
 
 MGD_CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs',
                       'mgd_tiny_resnet.py')
@@ -161,7 +162,7 @@ def test_dist_train_ranks_end_with_identical_groups(tmp_path,
         run(['bash', 'tools/dist_train.sh'] + dist_args(
             mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2,
                         probe=probe)) + ['--work-dir', str(tmp_path / 'w')],
-            PORT=str(free_port())))
+            PORT=str(get_free_port())))
     assert matched_epochs(proc.stdout + proc.stderr) == [1, 2]
     rank0 = load(probe / 'after_train_rank0.pth')
     rank1 = load(probe / 'after_train_rank1.pth')

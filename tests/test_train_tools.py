@@ -4,24 +4,18 @@ Each run is a separate process, launched exactly as a user would.
 """
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 from mmengine.config import Config
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 from conftest import REPO_ROOT, save_model_checkpoint
 
 CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs', 'kd_tiny_resnet.py')
 TESTS_DIR = osp.dirname(__file__)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def run(cmd, timeout=600, **env):
@@ -167,7 +161,7 @@ def test_dist_train_two_cpu_processes_end_identical(tmp_path,
         run(['bash', 'tools/dist_train.sh'] +
             dist_args(options(tiny_image_folder, teacher_ckpt, probe)) +
             ['--work-dir', str(tmp_path / 'work')],
-            PORT=str(free_port())))
+            PORT=str(get_free_port())))
     rank0 = load(probe / 'after_train_rank0.pth')
     rank1 = load(probe / 'after_train_rank1.pth')
     assert rank0['world_size'] == rank1['world_size'] == 2

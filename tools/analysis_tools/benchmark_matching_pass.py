@@ -14,21 +14,15 @@ thread each), and prints the images and seconds per rank:
 import argparse
 import os
 import os.path as osp
-import socket
 import sys
 import tempfile
 import time
 
 import torch
 import torch.multiprocessing as mp
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def run_rank(rank, world_size, args, port, out_dir):
@@ -85,7 +79,7 @@ def main():
             if world_size == 1:
                 run_rank(0, 1, args, None, out_dir)
             else:
-                mp.spawn(run_rank, args=(world_size, args, free_port(),
+                mp.spawn(run_rank, args=(world_size, args, get_free_port(),
                                          out_dir), nprocs=world_size)
             results = [
                 torch.load(osp.join(out_dir, f'w{world_size}_r{r}.pth'))

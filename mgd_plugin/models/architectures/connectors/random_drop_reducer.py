@@ -23,8 +23,8 @@ class RandomDropReducer(BaseChannelReducer):
             Defaults to None.
     """
 
-    def draw_members(self, uniform: torch.Tensor) -> torch.Tensor:
-        """Turn uniform draws into teacher channels of the groups.
+    def draw_columns(self, uniform: torch.Tensor) -> torch.Tensor:
+        """Turn uniform draws into group columns of true members.
 
         Args:
             uniform (torch.Tensor): values in [0, 1), shape (S,) or
@@ -32,32 +32,27 @@ class RandomDropReducer(BaseChannelReducer):
 
         Returns:
             torch.Tensor: int64, same shape as ``uniform``: for every draw, a
-            true member of the group of its student channel.
+            column ``k < group_size[i]`` of the group of its student channel
+            ``i``, i.e. teacher channel ``group_index[i, k]``.
         """
         shape = [1] * uniform.dim()
         shape[0 if uniform.dim() == 1 else 1] = self.student_channels
         size = self.group_size.view(shape)
-        # Only the true members (the first group_size columns) can be drawn.
         # u * size may round up to size in float32 when u is just below 1.
-        column = torch.minimum((uniform * size).long(), size - 1)
-        student = torch.arange(
-            self.student_channels, device=column.device).view(shape)
-        return self.group_index[student, column]
+        return torch.minimum((uniform * size).long(), size - 1)
 
     def reduce_feature(self, feature: torch.Tensor) -> torch.Tensor:
         """(N, T, H, W) -> (N, S, H, W)."""
         num, _, height, width = feature.shape
         uniform = torch.rand(num, self.student_channels, height, width,
                              device=feature.device)
-        # The same draw as draw_members(uniform), but gathered by group
-        # column from the (N, G, S, H, W) members: no (N, S, H, W) lookup
-        # of teacher channels in group_index.
-        size = self.group_size.view(1, -1, 1, 1)
-        column = torch.minimum((uniform * size).long(), size - 1)
-        return self.gather_columns(feature).gather(
-            1, column.unsqueeze(1)).squeeze(1)
+        # Picked from the (N, G, S, H, W) members by column: no
+        # (N, S, H, W) lookup of teacher channels in group_index.
+        column = self.draw_columns(uniform).unsqueeze(1)
+        return self.gather_columns(feature).gather(1, column).squeeze(1)
 
     def reduce_margin(self) -> torch.Tensor:
         """(T,) -> (S,): the margin of a randomly drawn member."""
         uniform = torch.rand(self.student_channels, device=self.margin.device)
-        return self.margin[self.draw_members(uniform)]
+        column = self.draw_columns(uniform).unsqueeze(1)
+        return self.group_margins().gather(1, column).squeeze(1)
