@@ -1,0 +1,1 @@
+from .samplers import *  # noqa: F401,F403
