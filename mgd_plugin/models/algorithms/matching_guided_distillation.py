@@ -14,6 +14,7 @@ from mmrazor.registry import MODELS
 
 from ...matching import match_channels
 from ..distillers import MatchingGuidedDistiller
+from ..utils import load_teacher_checkpoint
 
 
 @MODELS.register_module()
@@ -33,7 +34,12 @@ class MatchingGuidedDistillation(SingleTeacherDistill):
     """
 
     def __init__(self, distiller: dict, **kwargs) -> None:
-        super().__init__(distiller=distiller, **kwargs)
+        # Loaded here rather than by SingleTeacherDistill, whose loader only
+        # logs the keys that do not fit.
+        teacher_ckpt = kwargs.pop('teacher_ckpt', None)
+        super().__init__(distiller=distiller, teacher_ckpt=None, **kwargs)
+        if teacher_ckpt:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt)
         if not isinstance(self.distiller, MatchingGuidedDistiller):
             raise TypeError('MatchingGuidedDistillation needs a '
                             'MatchingGuidedDistiller, got '
