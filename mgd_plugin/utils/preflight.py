@@ -9,6 +9,9 @@ import os.path as osp
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+from .state_dict import key_prefixes, read_state_dict
 
 # Keys whose value is a checkpoint file.
 CHECKPOINT_KEYS = ('load_from', 'teacher_ckpt', 'checkpoint', 'pretrained')
@@ -109,3 +112,44 @@ def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     problems = _checkpoint_problems(tree) + _dataset_problems(tree)
     if problems:
         raise ConfigCheckError('Invalid config:\n  ' + '\n  '.join(problems))
+
+
+def use_checkpoint_teacher(cfg: Config, checkpoint: str) -> bool:
+    """For evaluating ``checkpoint`` with a distillation config: do not load
+    ``model.teacher_ckpt`` when ``checkpoint`` holds the teacher.
+
+    MMRazor's ``SingleTeacherDistill`` loads ``teacher_ckpt`` when it is
+    built, although the runner then loads the whole algorithm, teacher
+    included, from ``checkpoint``. If ``checkpoint`` has ``teacher.*`` keys,
+    ``cfg.model.teacher_ckpt`` is set to None, so the training-time teacher
+    file need not exist any more.
+
+    Returns:
+        bool: whether ``teacher_ckpt`` was dropped.
+
+    Raises:
+        ConfigCheckError: if ``checkpoint`` holds no teacher and
+            ``teacher_ckpt`` is a local file that does not exist.
+    """
+    model = cfg.get('model')
+    if not isinstance(model, dict) or not model.get('teacher_ckpt'):
+        return False
+    if _is_local(checkpoint) and not osp.isfile(osp.expanduser(checkpoint)):
+        return False  # check_config reports load_from
+    _, state_dict = read_state_dict(checkpoint)
+    teacher_ckpt = model['teacher_ckpt']
+    if any(key.startswith('teacher.') for key in state_dict):
+        model['teacher_ckpt'] = None
+        print_log(
+            f'The teacher weights come from {checkpoint}; '
+            f'model.teacher_ckpt ({teacher_ckpt}) is not read.',
+            logger='current')
+        return True
+    if _is_local(teacher_ckpt) and not osp.isfile(
+            osp.expanduser(teacher_ckpt)):
+        raise ConfigCheckError(
+            f'Invalid config:\n  model.teacher_ckpt: checkpoint file '
+            f'{teacher_ckpt!r} does not exist, and {checkpoint} holds no '
+            'teacher weights to use instead (no teacher.* keys; its keys '
+            f'start with {key_prefixes(state_dict)}).')
+    return False

@@ -5,6 +5,7 @@ from mmrazor.models.algorithms import SingleTeacherDistill
 from mmrazor.registry import MODELS
 
 from ..distillers import MatchingGuidedDistiller
+from ..utils import load_teacher_checkpoint
 from .channel_matching_mixin import ChannelMatchingMixin
 
 
@@ -25,7 +26,12 @@ class MatchingGuidedDistillation(ChannelMatchingMixin, SingleTeacherDistill):
     """
 
     def __init__(self, distiller: dict, **kwargs) -> None:
-        super().__init__(distiller=distiller, **kwargs)
+        # Loaded here rather than by SingleTeacherDistill, whose loader only
+        # logs the keys that do not fit.
+        teacher_ckpt = kwargs.pop('teacher_ckpt', None)
+        super().__init__(distiller=distiller, teacher_ckpt=None, **kwargs)
+        if teacher_ckpt:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt)
         if not isinstance(self.distiller, MatchingGuidedDistiller):
             raise TypeError('MatchingGuidedDistillation needs a '
                             'MatchingGuidedDistiller, got '
