@@ -1,0 +1,533 @@
+"""Find MGD feature positions for a teacher/student pair.
+
+Both networks are built from their configs (no weights), run once on a
+dummy input (:func:`~mgd_plugin.utils.feature_trace.trace_forward`), and
+cut into *stages*: maximal runs of consecutive blocks whose outputs have
+the same (C, H, W). At each spatial size, the first stage of that size is
+the network's stage there (MobileNet-V2 has two at 1/16 and at 1/32 of the
+input; the reference distils the first of each).
+
+The feature of a stage is the tensor before the activation that produces
+the stage output (ResNet: the residual sum of the last block, before its
+final ReLU). Where the stage output is not the output of an activation:
+
+* if part of its channels are the activation of a tensor of its last
+  block, that tensor (MMPretrain ShuffleNet-V2: ``branch2.2.bn`` of the
+  last block, half the channels, whose ReLU is the odd output channels);
+* if it has no activation at all (a linear bottleneck: MobileNet-V2), the
+  first pre-activation tensor that the next block computes from it at the
+  same size (MobileNet-V2: the next block's expansion ``conv.0.bn``).
+
+A pre-activation tensor that leaves a BatchNorm unchanged is recorded as
+``ModuleOutputs`` of that BatchNorm; any other (a residual sum) as
+``ModuleInputs`` of the activation, at the activation's call that consumes
+it (``record_idx``). The teacher's ``margin_bn`` is the BatchNorm whose
+output the tensor is, possibly with a shortcut added in place.
+
+Positions are the sizes at which both networks have a stage feature;
+position k of K gets ``loss_weight = 1 / 2**(K - k - 1) / loss_factor``
+with ``loss_factor = 1e4 * H * W / 224**2`` (the reference's 1e4 at
+224 px, scaled by the input area).
+"""
+import os.path as osp
+import textwrap
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from torch import nn
+
+from .feature_trace import (ActivationCall, BlockCall, FeatureTrace,
+                            trace_forward)
+
+REFERENCE_LOSS_FACTOR = 1e4  # the reference's, for 224 x 224 inputs
+REFERENCE_SIZE = 224
+
+
+class PositionError(ValueError):
+    """The pair has no usable MGD positions; the message says why."""
+
+
+@dataclass
+class Network:
+    """A built network and what to call it in messages."""
+    role: str  # 'teacher' or 'student'
+    model: nn.Module  # what the recorders hook (a classifier)
+    traced: nn.Module  # the part that is searched (its backbone)
+    prefix: str  # module-name prefix of ``traced`` within ``model``
+    description: str  # backbone type and config
+
+
+@dataclass
+class Stage:
+    """Consecutive blocks whose outputs have the same (C, H, W)."""
+    blocks: List[BlockCall]
+
+    @property
+    def channels(self) -> int:
+        return self.blocks[-1].shape[0]
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        return self.blocks[-1].shape[1:]
+
+    def describe(self) -> str:
+        first, last = self.blocks[0].name, self.blocks[-1].name
+        names = first if first == last else f'{first} .. {last}'
+        return f'{format_size(self.size)}: {self.channels} ch, {names}'
+
+
+@dataclass
+class Feature:
+    """The pre-activation tensor recorded for one stage of one network."""
+    recorder: dict  # type, source[, record_idx]
+    channels: int
+    size: Tuple[int, int]
+    margin_bn: Optional[str]  # None: no BatchNorm produced it
+    stage: Stage
+    note: Optional[str] = None  # why it is not the stage output itself
+
+    def config(self, with_margin: bool) -> dict:
+        cfg = dict(self.recorder, channels=self.channels)
+        if with_margin:
+            cfg['margin_bn'] = self.margin_bn
+        return cfg
+
+
+@dataclass
+class MatchedPosition:
+    """One MGD position: teacher and student features of one size."""
+    size: Tuple[int, int]
+    teacher: Feature
+    student: Feature
+    stage_weight_exponent: int  # the stage weight is 1 / 2**exponent
+    loss_factor: float
+
+    @property
+    def loss_weight(self) -> float:
+        return 1 / 2**self.stage_weight_exponent / self.loss_factor
+
+    def config(self) -> dict:
+        """The position in ``MatchingGuidedDistiller``'s compact form."""
+        return dict(student=self.student.config(with_margin=False),
+                    teacher=self.teacher.config(with_margin=True),
+                    loss_weight=self.loss_weight)
+
+
+@dataclass
+class PositionReport:
+    """Everything the finder found, and the positions it chose."""
+    teacher: Network
+    student: Network
+    input_shape: Tuple[int, int, int, int]
+    teacher_stages: List[Stage]
+    student_stages: List[Stage]
+    positions: List[MatchedPosition]
+    notes: List[str] = field(default_factory=list)
+
+    def configs(self) -> List[dict]:
+        return [position.config() for position in self.positions]
+
+    def format(self) -> str:
+        return format_report(self)
+
+
+def format_size(size: Sequence[int]) -> str:
+    return 'x'.join(str(s) for s in size)
+
+
+# ----------------------------------------------------------------------
+# Building the networks
+# ----------------------------------------------------------------------
+def load_config(path: str) -> Config:
+    """Read a config file; ``package::dir/file.py`` names a config that an
+    installed OpenMMLab package ships (``mmpretrain::resnet/...``)."""
+    if '::' in path:
+        import mmengine.utils as mmengine_utils
+        package, relative = path.split('::', 1)
+        if not mmengine_utils.is_installed(package):
+            raise PositionError(f'{path}: package {package!r} is not '
+                                'installed.')
+        path = osp.join(mmengine_utils.get_installed_path(package), '.mim',
+                        'configs', relative)
+    if not osp.isfile(path):
+        raise PositionError(f'config file {path} does not exist.')
+    return Config.fromfile(path)
+
+
+def network_config(config: Union[str, Config], role: str) -> ConfigDict:
+    """The model dict of ``role`` ('teacher' or 'student') in ``config``.
+
+    An MMPretrain config gives its ``model``; an MMRazor distillation config
+    (``model.architecture`` and ``model.teacher``) gives its ``teacher`` or
+    its ``architecture`` (the student).
+    """
+    name = config if isinstance(config, str) else (config.filename
+                                                   or '<config>')
+    if isinstance(config, str):
+        config = load_config(config)
+    if config.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**config.custom_imports)
+    model = config.get('model')
+    if not isinstance(model, dict):
+        raise PositionError(f'{name}: no `model` dict.')
+    if 'architecture' in model:
+        key = 'teacher' if role == 'teacher' else 'architecture'
+        if not isinstance(model.get(key), dict):
+            raise PositionError(
+                f'{name}: a distillation config, but `model.{key}` (the '
+                f'{role}) is not a model dict.')
+        model = model[key]
+    return model
+
+
+def build_network(config: Union[str, Config], role: str) -> Network:
+    """Build the ``role`` network of ``config`` (no weights are loaded)."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    model_cfg = network_config(config, role)
+    name = config if isinstance(config, str) else (config.filename
+                                                   or '<config>')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(model_cfg)
+    model.eval()
+    # As MatchingGuidedDistillation does: an in-place activation would
+    # overwrite the tensor it is given.
+    for module in model.modules():
+        if isinstance(getattr(module, 'inplace', None), bool):
+            module.inplace = False
+    backbone = getattr(model, 'backbone', None)
+    if isinstance(backbone, nn.Module):
+        traced, prefix = backbone, 'backbone.'
+    else:
+        # A bare backbone config: it becomes the classifier's backbone.
+        traced, prefix = model, 'backbone.'
+    return Network(role, model, traced, prefix,
+                   f'{type(traced).__name__} ({name})')
+
+
+def config_in_channels(config: Union[str, Config], role: str) -> int:
+    """The image channels a network's config declares (3 if none)."""
+    model_cfg = network_config(config, role)
+    backbone = model_cfg.get('backbone', model_cfg)
+    return int(backbone.get('in_channels', 3))
+
+
+# ----------------------------------------------------------------------
+# Stages and their features
+# ----------------------------------------------------------------------
+def find_stages(trace: FeatureTrace) -> List[Stage]:
+    stages: List[Stage] = []
+    for block in trace.blocks:
+        if stages and stages[-1].blocks[-1].shape == block.shape:
+            stages[-1].blocks.append(block)
+        else:
+            stages.append(Stage([block]))
+    return stages
+
+
+def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape
+
+
+def _feature(trace: FeatureTrace,
+             act: ActivationCall,
+             stage: Stage,
+             note: Optional[str] = None) -> Feature:
+    """The recorder and margin BN of the tensor that ``act`` consumes."""
+    tensor = act.input
+    recorder = None
+    margin_bn = None
+    for norm in trace.norms:
+        if norm.order > act.order or not _same_tensor(norm.output, tensor):
+            continue
+        margin_bn = norm.module  # the latest one that made this tensor
+        if norm.output is tensor and norm.version == act.input_version:
+            recorder = dict(type='ModuleOutputs', source=norm.module)
+            if norm.call:
+                recorder['record_idx'] = norm.call
+        else:
+            recorder = None
+    if recorder is None:
+        recorder = dict(type='ModuleInputs',
+                        source=act.module,
+                        record_idx=act.call)
+    return Feature(recorder, tensor.size(1), tuple(tensor.shape[2:]),
+                   margin_bn, stage, note)
+
+
+def _channels_within(part: torch.Tensor, whole: torch.Tensor) -> bool:
+    """Whether every channel of ``part`` equals some channel of ``whole``
+    (both (N, C, H, W))."""
+    part = part.transpose(0, 1).flatten(1)
+    whole = whole.transpose(0, 1).flatten(1)
+    whole_sums = whole.sum(1)
+    # Sums only shortlist the candidates (they may round differently).
+    tolerance = 1e-4 * (1 + whole_sums.abs())
+    for channel in part:
+        candidates = whole[(whole_sums - channel.sum()).abs() <= tolerance]
+        if not any(torch.equal(channel, c) for c in candidates):
+            return False
+    return True
+
+
+def stage_feature(trace: FeatureTrace, stage: Stage,
+                  next_block: Optional[BlockCall],
+                  role: str) -> Tuple[Optional[Feature], Optional[str]]:
+    """The pre-activation feature of ``stage``, and a note when it is not
+    the stage output itself (or when there is none)."""
+    last = stage.blocks[-1]
+    output = last.output
+    where = (f'{role}, {format_size(stage.size)}: the output of '
+             f'{last.name} ({stage.channels} ch)')
+    for act in trace.activations:
+        if act.output is output:
+            return _feature(trace, act, stage), None
+    inside = [
+        act for act in trace.activations_between(last.start, last.end)
+        if act.input.shape[2:] == output.shape[2:]
+    ]
+    for act in reversed(inside):
+        if _channels_within(act.output, output):
+            feature = _feature(trace, act, stage)
+            feature.note = (
+                f'{where} is not the output of an activation, so it has no '
+                'pre-activation tensor; recorded instead the last '
+                f'pre-activation tensor of that block whose activation '
+                f'gives {feature.channels} of the {stage.channels} output '
+                f'channels: {feature.recorder["source"]}.')
+            return feature, feature.note
+    if inside and next_block is not None:
+        # The block computes activations, but none of them reaches its
+        # output: a linear output (MobileNet-V2's projection).
+        following = [
+            act for act in trace.activations_between(next_block.start,
+                                                     next_block.end)
+            if act.input.shape[2:] == output.shape[2:]
+        ]
+        if following:
+            feature = _feature(trace, following[0], stage)
+            feature.note = (
+                f'{where} has no activation (a linear output), so it has '
+                'no pre-activation tensor; recorded instead the first '
+                f'pre-activation tensor that {next_block.name} computes '
+                f'from it at {format_size(stage.size)}: '
+                f'{feature.recorder["source"]} ({feature.channels} ch).')
+            return feature, feature.note
+    return None, (f'{where} has no pre-activation tensor at its size; '
+                  'this stage is not used.')
+
+
+def network_features(trace: FeatureTrace, stages: List[Stage],
+                     role: str) -> Tuple[Dict[tuple, Feature], List[str]]:
+    """Per spatial size, the feature of the first stage of that size that
+    has one; plus a note for each stage that has none."""
+    features: Dict[tuple, Feature] = {}
+    notes = []
+    for stage in stages:
+        if stage.size in features:
+            continue
+        following = trace.blocks[trace.blocks.index(stage.blocks[-1]) + 1:]
+        feature, note = stage_feature(trace, stage,
+                                      following[0] if following else None,
+                                      role)
+        if feature is None:
+            notes.append(note)
+        else:
+            features[stage.size] = feature
+    return features, notes
+
+
+# ----------------------------------------------------------------------
+# The pair
+# ----------------------------------------------------------------------
+def loss_factor_for(height: int, width: int) -> float:
+    """The reference's 1e4 at 224 x 224, scaled by the input area."""
+    return REFERENCE_LOSS_FACTOR * height * width / REFERENCE_SIZE**2
+
+
+def find_positions(teacher: Union[str, Config],
+                   student: Union[str, Config],
+                   input_size: Sequence[int] = (224, 224),
+                   in_channels: Optional[int] = None,
+                   num_positions: Optional[int] = None) -> PositionReport:
+    """MGD positions for ``teacher`` and ``student`` (config files or
+    :class:`Config` objects; see :func:`network_config`).
+
+    Args:
+        input_size: (H, W) of the dummy input, the training input size.
+        in_channels: image channels; by default the one the configs'
+            backbones declare (``in_channels``), else 3.
+        num_positions: keep only the last (deepest) K positions; all by
+            default.
+
+    Raises:
+        PositionError: no stage of equal size in both networks, a
+            student feature wider than the teacher's, a teacher feature
+            without a BatchNorm, or an impossible ``num_positions``.
+    """
+    height, width = input_size
+    networks = [
+        build_network(teacher, 'teacher'),
+        build_network(student, 'student')
+    ]
+    if in_channels is None:
+        declared = {
+            config_in_channels(teacher, 'teacher'),
+            config_in_channels(student, 'student')
+        }
+        if len(declared) > 1:
+            raise PositionError(
+                f'teacher and student take different image channels '
+                f'{sorted(declared)}; pass --in-channels.')
+        in_channels = declared.pop()
+    inputs = torch.randn(1,
+                         in_channels,
+                         height,
+                         width,
+                         generator=torch.Generator().manual_seed(0))
+    stages, features, notes = [], [], []
+    for network in networks:
+        trace = trace_forward(network.traced, inputs, network.prefix)
+        network_stages = find_stages(trace)
+        found, network_notes = network_features(trace, network_stages,
+                                                network.role)
+        stages.append(network_stages)
+        features.append(found)
+        notes.extend(network_notes)
+    t_features, s_features = features
+    shared = [size for size in t_features if size in s_features]
+    report = PositionReport(networks[0], networks[1],
+                            (1, in_channels, height, width), stages[0],
+                            stages[1], [], notes)
+    if not shared:
+        raise PositionError(
+            'The teacher and the student have no stage of equal spatial size '
+            f'for a {format_size((height, width))} input (teacher stages: '
+            f'{_sizes(t_features)}; student stages: {_sizes(s_features)}), '
+            'so MGD has no position to distil. MGD needs student and teacher '
+            'features of the same H x W.')
+    for role, mine, other, other_role in (('teacher', t_features, s_features,
+                                           'student'),
+                                          ('student', s_features, t_features,
+                                           'teacher')):
+        unmatched = [size for size in mine if size not in other]
+        if unmatched:
+            notes.append(f'{role} stages at {_sizes(unmatched)}: the '
+                         f'{other_role} has no stage of that size; not '
+                         'distilled.')
+    if num_positions is not None:
+        if not 1 <= num_positions <= len(shared):
+            raise PositionError(
+                f'--num-positions {num_positions}: the pair has '
+                f'{len(shared)} positions ({_sizes(shared)}).')
+        dropped, shared = (shared[:len(shared) - num_positions],
+                           shared[len(shared) - num_positions:])
+        if dropped:
+            notes.append(f'--num-positions {num_positions}: not distilled '
+                         f'at {_sizes(dropped)}.')
+    factor = loss_factor_for(height, width)
+    for k, size in enumerate(shared):
+        t_feature, s_feature = t_features[size], s_features[size]
+        if s_feature.channels > t_feature.channels:
+            raise PositionError(
+                f'At {format_size(size)} the student feature '
+                f'{s_feature.recorder["source"]} has {s_feature.channels} '
+                f'channels, more than the teacher feature '
+                f'{t_feature.recorder["source"]} ({t_feature.channels}); '
+                'MGD needs at most as many student as teacher channels. Use '
+                'a wider teacher, or --num-positions to keep only the '
+                'deeper positions.')
+        if t_feature.margin_bn is None:
+            raise PositionError(
+                f'At {format_size(size)} the teacher feature '
+                f'{t_feature.recorder["source"]} is not the output of a '
+                'BatchNorm (plus a shortcut); MGD takes the teacher margins '
+                'from that BatchNorm.')
+        report.positions.append(
+            MatchedPosition(size, t_feature, s_feature,
+                            len(shared) - k - 1, factor))
+    return report
+
+
+def _sizes(sizes) -> str:
+    return ', '.join(format_size(size) for size in sizes) or 'none'
+
+
+# ----------------------------------------------------------------------
+# Printing
+# ----------------------------------------------------------------------
+def _comment(text: str, first: str = '# ', indent: str = '') -> List[str]:
+    return textwrap.wrap(text,
+                         79,
+                         initial_indent=indent + first,
+                         subsequent_indent=indent + '#   ',
+                         break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def _loss_factor_expr(height: int, width: int) -> str:
+    if (height, width) == (REFERENCE_SIZE, REFERENCE_SIZE):
+        return '1e4'
+    return f'(1e4 * {height} * {width} / {REFERENCE_SIZE}**2)'
+
+
+def _dict_lines(name: str, cfg: dict, indent: str) -> List[str]:
+    lines = [f'{indent}{name}=dict(']
+    items = [f'{indent}    {key}={value!r}' for key, value in cfg.items()]
+    lines.extend(item + ',' for item in items[:-1])
+    lines.append(items[-1] + '),')
+    return lines
+
+
+def format_report(report: PositionReport) -> str:
+    """The positions as a ready-to-paste ``positions=[...]`` block, with
+    what was found as comments (valid Python as a whole)."""
+    _, channels, height, width = report.input_shape
+    lines = _comment(
+        f'MGD positions from tools/analysis_tools/find_positions.py for a '
+        f'{channels}-channel {format_size((height, width))} input. '
+        f'Teacher: {report.teacher.description}. Student: '
+        f'{report.student.description}.')
+    used = {position.size: k for k, position in enumerate(report.positions)}
+    for network, stages, side in ((report.teacher, report.teacher_stages,
+                                   'teacher'),
+                                  (report.student, report.student_stages,
+                                   'student')):
+        lines.append(f'# {network.role} stages (size: channels, blocks):')
+        for stage in stages:
+            feature = getattr(report.positions[used[stage.size]],
+                              side) if stage.size in used else None
+            mark = (f'  <- position {used[stage.size] + 1}'
+                    if feature is not None and feature.stage is stage else '')
+            lines.append(f'#   {stage.describe()}{mark}')
+    for note in report.notes:
+        lines.extend(_comment(note, '# - '))
+    if report.notes:
+        lines.append('#')
+    lines.extend(
+        _comment(
+            'Position k of K is weighted 1 / 2**(K - k - 1) and divided by '
+            'the loss factor 1e4 * H * W / 224**2 (the reference\'s 1e4 at '
+            '224 px).'))
+    lines.append('positions=[')
+    factor = _loss_factor_expr(height, width)
+    for position in report.positions:
+        lines.append(f'    # {format_size(position.size)}: teacher '
+                     f'{position.teacher.channels} ch, student '
+                     f'{position.student.channels} ch')
+        for feature in (position.teacher, position.student):
+            if feature.note:
+                lines.extend(_comment(feature.note, '# - ', ' ' * 4))
+        lines.append('    dict(')
+        lines.extend(
+            _dict_lines('student', position.student.config(False), ' ' * 8))
+        lines.extend(
+            _dict_lines('teacher', position.teacher.config(True), ' ' * 8))
+        exponent = position.stage_weight_exponent
+        weight = '1' if exponent == 0 else f'1 / {2**exponent}'
+        lines.append(f'        loss_weight={weight} / {factor}),')
+    lines.append(']')
+    return '\n'.join(lines) + '\n'
