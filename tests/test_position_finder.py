@@ -104,7 +104,7 @@ def documented_positions():
 def test_docs_tables_are_parsed():
     docs = documented_positions()
     for name in ('ResNet-18', 'ResNet-34', 'ResNet-50', 'ResNet-152',
-                 'MobileNet-V2', 'ShuffleNet-V2'):
+                 'MobileNet-V1', 'MobileNet-V2', 'ShuffleNet-V2'):
         assert len(docs[name]) in (3, 4), name
     assert docs['ResNet-152'][2]['source'] == 'backbone.layer3.35.relu'
     assert docs['ShuffleNet-V2'][0]['channels'] == 58
@@ -156,18 +156,20 @@ NETWORKS = {
     'ResNet-152': dict(type='ResNet', depth=152),
     'MobileNet-V2': dict(type='MobileNetV2', widen_factor=1.0),
     'ShuffleNet-V2': dict(type='ShuffleNetV2', widen_factor=1.0),
+    'MobileNet-V1': dict(type='MobileNetV1', widen_factor=1.0),
 }
 BASE_CONFIGS = {
     'ResNet-18': 'configs/_base_/models/mgd-amp_resnet50-resnet18.py',
     'MobileNet-V2': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
     'ShuffleNet-V2':
     'configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
+    'MobileNet-V1': 'tests/data/configs/mgd_resnet50_mobilenet_v1.py',
 }
 # (teacher, student): every documented network is on one side. The shipped
-# pairs are found from their base configs (ResNet-50 teacher).
+# pairs (and the MobileNet-V1 test config) are found from their configs.
 PAIRS = [('ResNet-50', 'ResNet-18'), ('ResNet-50', 'ResNet-34'),
          ('ResNet-152', 'ResNet-50'), ('ResNet-50', 'MobileNet-V2'),
-         ('ResNet-50', 'ShuffleNet-V2')]
+         ('ResNet-50', 'ShuffleNet-V2'), ('ResNet-50', 'MobileNet-V1')]
 
 
 @lru_cache()
