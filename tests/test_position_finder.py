@@ -375,7 +375,22 @@ def test_num_positions_keeps_the_deepest():
             num_positions=5)
 
 
-def test_missing_config_is_an_error(capsys):
+def test_config_errors(tmp_path, capsys):
     code, _, err = _run_tool(['no/such/config.py'], capsys)
     assert code == 1
     assert 'config file no/such/config.py does not exist' in err
+    plain = _write_config(tmp_path / 'plain.py', _tiny_resnet(4).model)
+    code, _, err = _run_tool([plain], capsys)
+    assert code == 1
+    assert 'plain.py is not a distillation config' in err
+    broken = _tiny_resnet(4).model
+    broken.backbone.type = 'ResNet_CIFAAR'
+    broken = _write_config(tmp_path / 'broken.py', broken)
+    code, _, err = _run_tool([plain, broken], capsys)
+    assert code == 1
+    assert ('broken.py: cannot build the student from `model`: KeyError: '
+            "'ResNet_CIFAAR is not in the mmpretrain::model registry") in err
+    code, _, err = _run_tool([plain, plain, '--in-channels', '2'], capsys)
+    assert code == 1
+    assert ('The teacher ResNet_CIFAR (' + plain + ') fails on a '
+            '1x2x224x224 input') in err

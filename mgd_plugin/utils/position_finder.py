@@ -156,12 +156,29 @@ def load_config(path: str) -> Config:
     return Config.fromfile(path)
 
 
-def network_config(config: Union[str, Config], role: str) -> ConfigDict:
+@dataclass
+class NetworkConfig:
+    """A network's model dict and where it came from."""
+    name: str  # the config file
+    key: str  # where in it: 'model', 'model.teacher', 'model.architecture'
+    model: ConfigDict
+
+    @property
+    def in_channels(self) -> int:
+        """The image channels the backbone declares (3 if none)."""
+        backbone = self.model.get('backbone', self.model)
+        return int(backbone.get('in_channels', 3))
+
+
+def network_config(config: Union[str, Config],
+                   role: str,
+                   distillation_only: bool = False) -> NetworkConfig:
     """The model dict of ``role`` ('teacher' or 'student') in ``config``.
 
     An MMPretrain config gives its ``model``; an MMRazor distillation config
     (``model.architecture`` and ``model.teacher``) gives its ``teacher`` or
-    its ``architecture`` (the student).
+    its ``architecture`` (the student). With ``distillation_only`` any
+    other config is an error.
     """
     name = config if isinstance(config, str) else (config.filename
                                                    or '<config>')
@@ -173,25 +190,32 @@ def network_config(config: Union[str, Config], role: str) -> ConfigDict:
     model = config.get('model')
     if not isinstance(model, dict):
         raise PositionError(f'{name}: no `model` dict.')
-    if 'architecture' in model:
-        key = 'teacher' if role == 'teacher' else 'architecture'
-        if not isinstance(model.get(key), dict):
+    if 'architecture' not in model:
+        if distillation_only:
             raise PositionError(
-                f'{name}: a distillation config, but `model.{key}` (the '
-                f'{role}) is not a model dict.')
-        model = model[key]
-    return model
+                f'{name} is not a distillation config (no '
+                '`model.architecture`), so it has no student; give a '
+                'student config too.')
+        return NetworkConfig(name, 'model', model)
+    key = 'teacher' if role == 'teacher' else 'architecture'
+    if not isinstance(model.get(key), dict):
+        raise PositionError(
+            f'{name}: a distillation config, but `model.{key}` (the '
+            f'{role}) is not a model dict.')
+    return NetworkConfig(name, f'model.{key}', model[key])
 
 
-def build_network(config: Union[str, Config], role: str) -> Network:
+def build_network(config: NetworkConfig, role: str) -> Network:
     """Build the ``role`` network of ``config`` (no weights are loaded)."""
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
-    model_cfg = network_config(config, role)
-    name = config if isinstance(config, str) else (config.filename
-                                                   or '<config>')
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(model_cfg)
+    try:
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            model = MODELS.build(config.model)
+    except Exception as error:
+        raise PositionError(
+            f'{config.name}: cannot build the {role} from `{config.key}`: '
+            f'{type(error).__name__}: {error}') from error
     model.eval()
     # As MatchingGuidedDistillation does: an in-place activation would
     # overwrite the tensor it is given.
@@ -200,19 +224,12 @@ def build_network(config: Union[str, Config], role: str) -> Network:
             module.inplace = False
     backbone = getattr(model, 'backbone', None)
     if isinstance(backbone, nn.Module):
-        traced, prefix = backbone, 'backbone.'
+        traced = backbone
     else:
         # A bare backbone config: it becomes the classifier's backbone.
-        traced, prefix = model, 'backbone.'
-    return Network(role, model, traced, prefix,
-                   f'{type(traced).__name__} ({name})')
-
-
-def config_in_channels(config: Union[str, Config], role: str) -> int:
-    """The image channels a network's config declares (3 if none)."""
-    model_cfg = network_config(config, role)
-    backbone = model_cfg.get('backbone', model_cfg)
-    return int(backbone.get('in_channels', 3))
+        traced = model
+    return Network(role, model, traced, 'backbone.',
+                   f'{type(traced).__name__} ({config.name})')
 
 
 # ----------------------------------------------------------------------
@@ -349,7 +366,7 @@ def loss_factor_for(height: int, width: int) -> float:
 
 
 def find_positions(teacher: Union[str, Config],
-                   student: Union[str, Config],
+                   student: Union[str, Config, None] = None,
                    input_size: Sequence[int] = (224, 224),
                    in_channels: Optional[int] = None,
                    num_positions: Optional[int] = None) -> PositionReport:
@@ -357,6 +374,8 @@ def find_positions(teacher: Union[str, Config],
     :class:`Config` objects; see :func:`network_config`).
 
     Args:
+        student: by default the student (``architecture``) of ``teacher``,
+            which must then be a distillation config.
         input_size: (H, W) of the dummy input, the training input size.
         in_channels: image channels; by default the one the configs'
             backbones declare (``in_channels``), else 3.
@@ -364,20 +383,23 @@ def find_positions(teacher: Union[str, Config],
             default.
 
     Raises:
-        PositionError: no stage of equal size in both networks, a
-            student feature wider than the teacher's, a teacher feature
-            without a BatchNorm, or an impossible ``num_positions``.
+        PositionError: a config that gives no network, no stage of equal
+            size in both networks, a student feature wider than the
+            teacher's, a teacher feature without a BatchNorm, or an
+            impossible ``num_positions``.
     """
     height, width = input_size
+    configs = [
+        network_config(teacher, 'teacher'),
+        network_config(teacher, 'student', distillation_only=True)
+        if student is None else network_config(student, 'student')
+    ]
     networks = [
-        build_network(teacher, 'teacher'),
-        build_network(student, 'student')
+        build_network(configs[0], 'teacher'),
+        build_network(configs[1], 'student')
     ]
     if in_channels is None:
-        declared = {
-            config_in_channels(teacher, 'teacher'),
-            config_in_channels(student, 'student')
-        }
+        declared = {config.in_channels for config in configs}
         if len(declared) > 1:
             raise PositionError(
                 f'teacher and student take different image channels '
@@ -390,7 +412,13 @@ def find_positions(teacher: Union[str, Config],
                          generator=torch.Generator().manual_seed(0))
     stages, features, notes = [], [], []
     for network in networks:
-        trace = trace_forward(network.traced, inputs, network.prefix)
+        try:
+            trace = trace_forward(network.traced, inputs, network.prefix)
+        except Exception as error:
+            raise PositionError(
+                f'The {network.role} {network.description} fails on a '
+                f'{format_size(inputs.shape)} input (check --input-size and '
+                f'--in-channels): {type(error).__name__}: {error}') from error
         network_stages = find_stages(trace)
         found, network_notes = network_features(trace, network_stages,
                                                 network.role)

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     try:
         report = position_finder.find_positions(
             args.teacher,
-            args.student or args.teacher, (height, width),
+            args.student, (height, width),
             in_channels=args.in_channels,
             num_positions=args.num_positions)
     except position_finder.PositionError as error:
