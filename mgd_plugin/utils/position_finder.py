@@ -29,213 +29,27 @@ position k of K gets ``loss_weight = 1 / 2**(K - k - 1) / loss_factor``
 with ``loss_factor = 1e4 * H * W / 224**2`` (the reference's 1e4 at
 224 px, scaled by the input area).
 """
-import os.path as osp
-import textwrap
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.config import Config, ConfigDict
-from torch import nn
+from mmengine.config import Config
 
 from .feature_trace import (ActivationCall, BlockCall, FeatureTrace,
                             trace_forward)
+from .network_from_config import build_network, network_config
+from .position_report import (Feature, MatchedPosition, PositionError,
+                              PositionReport, Stage, format_size, format_sizes,
+                              loss_factor_for)
 
-REFERENCE_LOSS_FACTOR = 1e4  # the reference's, for 224 x 224 inputs
-REFERENCE_SIZE = 224
-
-
-class PositionError(ValueError):
-    """The pair has no usable MGD positions; the message says why."""
-
-
-@dataclass
-class Network:
-    """A built network and what to call it in messages."""
-    role: str  # 'teacher' or 'student'
-    model: nn.Module  # what the recorders hook (a classifier)
-    traced: nn.Module  # the part that is searched (its backbone)
-    prefix: str  # module-name prefix of ``traced`` within ``model``
-    description: str  # backbone type and config
+__all__ = [
+    'PositionError', 'PositionReport', 'find_positions', 'find_stages',
+    'loss_factor_for', 'stage_feature'
+]
 
 
-@dataclass
-class Stage:
-    """Consecutive blocks whose outputs have the same (C, H, W)."""
-    blocks: List[BlockCall]
-
-    @property
-    def channels(self) -> int:
-        return self.blocks[-1].shape[0]
-
-    @property
-    def size(self) -> Tuple[int, int]:
-        return self.blocks[-1].shape[1:]
-
-    def describe(self) -> str:
-        first, last = self.blocks[0].name, self.blocks[-1].name
-        names = first if first == last else f'{first} .. {last}'
-        return f'{format_size(self.size)}: {self.channels} ch, {names}'
-
-
-@dataclass
-class Feature:
-    """The pre-activation tensor recorded for one stage of one network."""
-    recorder: dict  # type, source[, record_idx]
-    channels: int
-    size: Tuple[int, int]
-    margin_bn: Optional[str]  # None: no BatchNorm produced it
-    stage: Stage
-    note: Optional[str] = None  # why it is not the stage output itself
-
-    def config(self, with_margin: bool) -> dict:
-        cfg = dict(self.recorder, channels=self.channels)
-        if with_margin:
-            cfg['margin_bn'] = self.margin_bn
-        return cfg
-
-
-@dataclass
-class MatchedPosition:
-    """One MGD position: teacher and student features of one size."""
-    size: Tuple[int, int]
-    teacher: Feature
-    student: Feature
-    stage_weight_exponent: int  # the stage weight is 1 / 2**exponent
-    loss_factor: float
-
-    @property
-    def loss_weight(self) -> float:
-        return 1 / 2**self.stage_weight_exponent / self.loss_factor
-
-    def config(self) -> dict:
-        """The position in ``MatchingGuidedDistiller``'s compact form."""
-        return dict(student=self.student.config(with_margin=False),
-                    teacher=self.teacher.config(with_margin=True),
-                    loss_weight=self.loss_weight)
-
-
-@dataclass
-class PositionReport:
-    """Everything the finder found, and the positions it chose."""
-    teacher: Network
-    student: Network
-    input_shape: Tuple[int, int, int, int]
-    teacher_stages: List[Stage]
-    student_stages: List[Stage]
-    positions: List[MatchedPosition]
-    notes: List[str] = field(default_factory=list)
-
-    def configs(self) -> List[dict]:
-        return [position.config() for position in self.positions]
-
-    def format(self) -> str:
-        return format_report(self)
-
-
-def format_size(size: Sequence[int]) -> str:
-    return 'x'.join(str(s) for s in size)
-
-
-# ----------------------------------------------------------------------
-# Building the networks
-# ----------------------------------------------------------------------
-def load_config(path: str) -> Config:
-    """Read a config file; ``package::dir/file.py`` names a config that an
-    installed OpenMMLab package ships (``mmpretrain::resnet/...``)."""
-    if '::' in path:
-        import mmengine.utils as mmengine_utils
-        package, relative = path.split('::', 1)
-        if not mmengine_utils.is_installed(package):
-            raise PositionError(f'{path}: package {package!r} is not '
-                                'installed.')
-        path = osp.join(mmengine_utils.get_installed_path(package), '.mim',
-                        'configs', relative)
-    if not osp.isfile(path):
-        raise PositionError(f'config file {path} does not exist.')
-    return Config.fromfile(path)
-
-
-@dataclass
-class NetworkConfig:
-    """A network's model dict and where it came from."""
-    name: str  # the config file
-    key: str  # where in it: 'model', 'model.teacher', 'model.architecture'
-    model: ConfigDict
-
-    @property
-    def in_channels(self) -> int:
-        """The image channels the backbone declares (3 if none)."""
-        backbone = self.model.get('backbone', self.model)
-        return int(backbone.get('in_channels', 3))
-
-
-def network_config(config: Union[str, Config],
-                   role: str,
-                   distillation_only: bool = False) -> NetworkConfig:
-    """The model dict of ``role`` ('teacher' or 'student') in ``config``.
-
-    An MMPretrain config gives its ``model``; an MMRazor distillation config
-    (``model.architecture`` and ``model.teacher``) gives its ``teacher`` or
-    its ``architecture`` (the student). With ``distillation_only`` any
-    other config is an error.
-    """
-    name = config if isinstance(config, str) else (config.filename
-                                                   or '<config>')
-    if isinstance(config, str):
-        config = load_config(config)
-    if config.get('custom_imports'):
-        from mmengine.utils import import_modules_from_strings
-        import_modules_from_strings(**config.custom_imports)
-    model = config.get('model')
-    if not isinstance(model, dict):
-        raise PositionError(f'{name}: no `model` dict.')
-    if 'architecture' not in model:
-        if distillation_only:
-            raise PositionError(
-                f'{name} is not a distillation config (no '
-                '`model.architecture`), so it has no student; give a '
-                'student config too.')
-        return NetworkConfig(name, 'model', model)
-    key = 'teacher' if role == 'teacher' else 'architecture'
-    if not isinstance(model.get(key), dict):
-        raise PositionError(
-            f'{name}: a distillation config, but `model.{key}` (the '
-            f'{role}) is not a model dict.')
-    return NetworkConfig(name, f'model.{key}', model[key])
-
-
-def build_network(config: NetworkConfig, role: str) -> Network:
-    """Build the ``role`` network of ``config`` (no weights are loaded)."""
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
-    try:
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            model = MODELS.build(config.model)
-    except Exception as error:
-        raise PositionError(
-            f'{config.name}: cannot build the {role} from `{config.key}`: '
-            f'{type(error).__name__}: {error}') from error
-    model.eval()
-    # As MatchingGuidedDistillation does: an in-place activation would
-    # overwrite the tensor it is given.
-    for module in model.modules():
-        if isinstance(getattr(module, 'inplace', None), bool):
-            module.inplace = False
-    backbone = getattr(model, 'backbone', None)
-    if isinstance(backbone, nn.Module):
-        traced = backbone
-    else:
-        # A bare backbone config: it becomes the classifier's backbone.
-        traced = model
-    return Network(role, model, traced, 'backbone.',
-                   f'{type(traced).__name__} ({config.name})')
-
-
-# ----------------------------------------------------------------------
-# Stages and their features
-# ----------------------------------------------------------------------
 def find_stages(trace: FeatureTrace) -> List[Stage]:
+    """Cut the traced blocks, in call order, into stages: maximal runs of
+    consecutive blocks with outputs of the same (C, H, W)."""
     stages: List[Stage] = []
     for block in trace.blocks:
         if stages and stages[-1].blocks[-1].shape == block.shape:
@@ -357,14 +171,6 @@ def network_features(trace: FeatureTrace, stages: List[Stage],
     return features, notes
 
 
-# ----------------------------------------------------------------------
-# The pair
-# ----------------------------------------------------------------------
-def loss_factor_for(height: int, width: int) -> float:
-    """The reference's 1e4 at 224 x 224, scaled by the input area."""
-    return REFERENCE_LOSS_FACTOR * height * width / REFERENCE_SIZE**2
-
-
 def find_positions(teacher: Union[str, Config],
                    student: Union[str, Config, None] = None,
                    input_size: Sequence[int] = (224, 224),
@@ -434,7 +240,8 @@ def find_positions(teacher: Union[str, Config],
         raise PositionError(
             'The teacher and the student have no stage of equal spatial size '
             f'for a {format_size((height, width))} input (teacher stages: '
-            f'{_sizes(t_features)}; student stages: {_sizes(s_features)}), '
+            f'{format_sizes(t_features)}; student stages: '
+            f'{format_sizes(s_features)}), '
             'so MGD has no position to distil. MGD needs student and teacher '
             'features of the same H x W.')
     for role, mine, other, other_role in (('teacher', t_features, s_features,
@@ -443,19 +250,19 @@ def find_positions(teacher: Union[str, Config],
                                            'teacher')):
         unmatched = [size for size in mine if size not in other]
         if unmatched:
-            notes.append(f'{role} stages at {_sizes(unmatched)}: the '
+            notes.append(f'{role} stages at {format_sizes(unmatched)}: the '
                          f'{other_role} has no stage of that size; not '
                          'distilled.')
     if num_positions is not None:
         if not 1 <= num_positions <= len(shared):
             raise PositionError(
                 f'--num-positions {num_positions}: the pair has '
-                f'{len(shared)} positions ({_sizes(shared)}).')
+                f'{len(shared)} positions ({format_sizes(shared)}).')
         dropped, shared = (shared[:len(shared) - num_positions],
                            shared[len(shared) - num_positions:])
         if dropped:
             notes.append(f'--num-positions {num_positions}: not distilled '
-                         f'at {_sizes(dropped)}.')
+                         f'at {format_sizes(dropped)}.')
     factor = loss_factor_for(height, width)
     for k, size in enumerate(shared):
         t_feature, s_feature = t_features[size], s_features[size]
@@ -478,84 +285,3 @@ def find_positions(teacher: Union[str, Config],
             MatchedPosition(size, t_feature, s_feature,
                             len(shared) - k - 1, factor))
     return report
-
-
-def _sizes(sizes) -> str:
-    return ', '.join(format_size(size) for size in sizes) or 'none'
-
-
-# ----------------------------------------------------------------------
-# Printing
-# ----------------------------------------------------------------------
-def _comment(text: str, first: str = '# ', indent: str = '') -> List[str]:
-    return textwrap.wrap(text,
-                         79,
-                         initial_indent=indent + first,
-                         subsequent_indent=indent + '#   ',
-                         break_long_words=False,
-                         break_on_hyphens=False)
-
-
-def _loss_factor_expr(height: int, width: int) -> str:
-    if (height, width) == (REFERENCE_SIZE, REFERENCE_SIZE):
-        return '1e4'
-    return f'(1e4 * {height} * {width} / {REFERENCE_SIZE}**2)'
-
-
-def _dict_lines(name: str, cfg: dict, indent: str) -> List[str]:
-    lines = [f'{indent}{name}=dict(']
-    items = [f'{indent}    {key}={value!r}' for key, value in cfg.items()]
-    lines.extend(item + ',' for item in items[:-1])
-    lines.append(items[-1] + '),')
-    return lines
-
-
-def format_report(report: PositionReport) -> str:
-    """The positions as a ready-to-paste ``positions=[...]`` block, with
-    what was found as comments (valid Python as a whole)."""
-    _, channels, height, width = report.input_shape
-    lines = _comment(
-        f'MGD positions from tools/analysis_tools/find_positions.py for a '
-        f'{channels}-channel {format_size((height, width))} input. '
-        f'Teacher: {report.teacher.description}. Student: '
-        f'{report.student.description}.')
-    used = {position.size: k for k, position in enumerate(report.positions)}
-    for network, stages, side in ((report.teacher, report.teacher_stages,
-                                   'teacher'),
-                                  (report.student, report.student_stages,
-                                   'student')):
-        lines.append(f'# {network.role} stages (size: channels, blocks):')
-        for stage in stages:
-            feature = getattr(report.positions[used[stage.size]],
-                              side) if stage.size in used else None
-            mark = (f'  <- position {used[stage.size] + 1}'
-                    if feature is not None and feature.stage is stage else '')
-            lines.append(f'#   {stage.describe()}{mark}')
-    for note in report.notes:
-        lines.extend(_comment(note, '# - '))
-    if report.notes:
-        lines.append('#')
-    lines.extend(
-        _comment(
-            'Position k of K is weighted 1 / 2**(K - k - 1) and divided by '
-            'the loss factor 1e4 * H * W / 224**2 (the reference\'s 1e4 at '
-            '224 px).'))
-    lines.append('positions=[')
-    factor = _loss_factor_expr(height, width)
-    for position in report.positions:
-        lines.append(f'    # {format_size(position.size)}: teacher '
-                     f'{position.teacher.channels} ch, student '
-                     f'{position.student.channels} ch')
-        for feature in (position.teacher, position.student):
-            if feature.note:
-                lines.extend(_comment(feature.note, '# - ', ' ' * 4))
-        lines.append('    dict(')
-        lines.extend(
-            _dict_lines('student', position.student.config(False), ' ' * 8))
-        lines.extend(
-            _dict_lines('teacher', position.teacher.config(True), ' ' * 8))
-        exponent = position.stage_weight_exponent
-        weight = '1' if exponent == 0 else f'1 / {2**exponent}'
-        lines.append(f'        loss_weight={weight} / {factor}),')
-    lines.append(']')
-    return '\n'.join(lines) + '\n'
