@@ -36,7 +36,8 @@ def is_activation(module: nn.Module) -> bool:
             or type(module).__name__ in ACTIVATION_NAMES)
 
 
-@dataclass
+# Calls hold tensors: compared by identity, never by value (eq=False).
+@dataclass(eq=False)
 class ActivationCall:
     """One call of an activation module; ``input`` is (N, C, H, W)."""
     order: int  # position in the forward's sequence of events
@@ -47,7 +48,7 @@ class ActivationCall:
     output: torch.Tensor
 
 
-@dataclass
+@dataclass(eq=False)
 class NormCall:
     """One call of a BatchNorm; ``output`` is (N, C, H, W)."""
     order: int
@@ -57,7 +58,7 @@ class NormCall:
     version: int  # the output's version counter when it was returned
 
 
-@dataclass
+@dataclass(eq=False)
 class BlockCall:
     """One call of a block, with the event orders at entry and exit."""
     name: str
@@ -124,17 +125,20 @@ def trace_forward(network: nn.Module,
         calls[name] = calls.get(name, -1) + 1
         return calls[name]
 
+    # Every call counts towards a recorder's record_idx, also those that
+    # are not on feature maps.
     def on_activation(module, args, output, name):
+        call = next_call(name)
         if _is_feature_map(args[0]) and _is_feature_map(output):
             trace.activations.append(
-                ActivationCall(next(counter), name, next_call(name), args[0],
+                ActivationCall(next(counter), name, call, args[0],
                                args[0]._version, output))
 
     def on_norm(module, args, output, name):
+        call = next_call(name)
         if _is_feature_map(output):
             trace.norms.append(
-                NormCall(next(counter), name, next_call(name), output,
-                         output._version))
+                NormCall(next(counter), name, call, output, output._version))
 
     def on_block_start(module, args, name):
         open_blocks.setdefault(name, []).append(next(counter))
@@ -166,5 +170,4 @@ def trace_forward(network: nn.Module,
     finally:
         for handle in handles:
             handle.remove()
-    trace.blocks.sort(key=lambda block: block.end)
     return trace

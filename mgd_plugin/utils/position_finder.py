@@ -63,10 +63,8 @@ def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.data_ptr() == b.data_ptr() and a.shape == b.shape
 
 
-def _feature(trace: FeatureTrace,
-             act: ActivationCall,
-             stage: Stage,
-             note: Optional[str] = None) -> Feature:
+def _feature(trace: FeatureTrace, act: ActivationCall,
+             stage: Stage) -> Feature:
     """The recorder and margin BN of the tensor that ``act`` consumes."""
     tensor = act.input
     recorder = None
@@ -86,7 +84,7 @@ def _feature(trace: FeatureTrace,
                         source=act.module,
                         record_idx=act.call)
     return Feature(recorder, tensor.size(1), tuple(tensor.shape[2:]),
-                   margin_bn, stage, note)
+                   margin_bn, stage)
 
 
 def _channels_within(part: torch.Tensor, whole: torch.Tensor) -> bool:
@@ -160,10 +158,10 @@ def network_features(trace: FeatureTrace, stages: List[Stage],
     for stage in stages:
         if stage.size in features:
             continue
-        following = trace.blocks[trace.blocks.index(stage.blocks[-1]) + 1:]
-        feature, note = stage_feature(trace, stage,
-                                      following[0] if following else None,
-                                      role)
+        after = next(index for index, block in enumerate(trace.blocks)
+                     if block is stage.blocks[-1]) + 1
+        next_block = trace.blocks[after] if after < len(trace.blocks) else None
+        feature, note = stage_feature(trace, stage, next_block, role)
         if feature is None:
             notes.append(note)
         else:
