@@ -8,7 +8,7 @@ reducer.
 """
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,15 +39,59 @@ def _record_args(mapping: dict):
             mapping.get('data_idx', None))
 
 
-def expand_positions(positions: Sequence[dict], reducer: dict,
+def pair_positions(positions: dict) -> List[dict]:
+    """The per-side ``positions`` form as a list of compact positions.
+
+    ``dict(student=[s0, s1, ...], teacher=[t0, t1, ...], loss_weight=...)``
+    pairs the k-th student position with the k-th teacher position, as the
+    reference pairs the feature lists of its two networks. ``loss_weight``
+    is one number for every position or a list of the same length; any
+    other key (``reducer``) applies to every position.
+
+    Raises:
+        ValueError: if the two sides list different numbers of positions,
+            or ``loss_weight`` a third number.
+    """
+    positions = dict(positions)
+    try:
+        students = list(positions.pop('student'))
+        teachers = list(positions.pop('teacher'))
+        weights = positions.pop('loss_weight')
+    except KeyError as missing:
+        raise ValueError(
+            f'MGD positions given per side lack {missing}; they need '
+            'student=[...], teacher=[...] and loss_weight.') from None
+    if len(students) != len(teachers):
+        raise ValueError(
+            f'MGD positions: the student has {len(students)} distillation '
+            f'positions and the teacher {len(teachers)} (positions.student '
+            'and positions.teacher); the k-th student position is distilled '
+            'from the k-th teacher position, so both need the same number.')
+    if isinstance(weights, (list, tuple)):
+        if len(weights) != len(students):
+            raise ValueError(
+                f'MGD positions: {len(weights)} loss weights '
+                f'(positions.loss_weight) for {len(students)} positions.')
+    else:
+        weights = [weights] * len(students)
+    return [
+        dict(positions, student=student, teacher=teacher, loss_weight=weight)
+        for student, teacher, weight in zip(students, teachers, weights)
+    ]
+
+
+def expand_positions(positions: Union[Sequence[dict], dict], reducer: dict,
                      student_connector: dict) -> Dict[str, dict]:
     """Turn the compact ``positions`` form into ConfigurableDistiller
     arguments (recorders, connectors, losses, mappings) plus ``margin_bns``.
 
     Position ``name`` (default ``mgd{k}``) gets recorders ``{name}_s`` and
     ``{name}_t``, connectors ``{name}_s_bn`` (student) and
-    ``{name}_reducer`` (teacher), and the loss ``loss_{name}``.
+    ``{name}_reducer`` (teacher), and the loss ``loss_{name}``. A dict is
+    the per-side form (:func:`pair_positions`).
     """
+    if isinstance(positions, dict):
+        positions = pair_positions(positions)
     parts = {key: {} for key in ('student_recorders', 'teacher_recorders',
                                  'connectors', 'distill_losses',
                                  'loss_forward_mappings', 'margin_bns')}
@@ -131,12 +175,23 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
                 loss_weight=1 / 8 / 1e4),
             ...]
 
+    or per side, the k-th student position paired with the k-th teacher
+    position (:func:`pair_positions`)::
+
+        positions=dict(
+            student=[dict(type='ModuleInputs', source=..., channels=64),
+                     ...],
+            teacher=[dict(type='ModuleInputs', source=..., channels=256,
+                          margin_bn=...), ...],
+            loss_weight=[1 / 8 / 1e4, ...])
+
     Args:
-        positions (list[dict]): per position, the student and teacher
-            recorders (an MMRazor recorder config plus ``channels`` and
-            optionally ``record_idx``/``data_idx``), the teacher
+        positions (list[dict] | dict): per position, the student and
+            teacher recorders (an MMRazor recorder config plus ``channels``
+            and optionally ``record_idx``/``data_idx``), the teacher
             ``margin_bn``, the loss weight and optionally its own
-            ``reducer``. Expanded by :func:`expand_positions`.
+            ``reducer``; or the per-side dict. Expanded by
+            :func:`expand_positions`.
         reducer (dict): the reducer of every position that names none.
         student_connector (dict): the trainable connector on the student
             feature; ``in_channels`` is filled in.
@@ -155,7 +210,7 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
     """
 
     def __init__(self,
-                 positions: Sequence[dict] = (),
+                 positions: Union[Sequence[dict], dict] = (),
                  reducer: dict = dict(type='AbsMaxPoolReducer'),
                  student_connector: dict = dict(
                      type='NormConnector', norm_cfg=dict(type='BN')),
