@@ -2,9 +2,11 @@
 
 MMEngine only notices a missing checkpoint or data root when it reaches it
 (after building the model, sometimes after the first epoch for a validation
-set). :func:`check_config` walks the config once and reports every such
-problem at launch, naming the config key.
+set), and MMPretrain's MoCo a queue length that the global batch does not
+divide when it first fills the queue. :func:`check_config` walks the config
+once and reports every such problem at launch, naming the config key.
 """
+import os
 import os.path as osp
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -89,15 +91,60 @@ def _dataset_problems(tree: dict) -> List[str]:
     return problems
 
 
-def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
+def launch_world_size(launcher: Optional[str]) -> int:
+    """The number of processes a run started with ``launcher`` will have,
+    from the variables its launcher sets (1 when it sets none)."""
+    variable = dict(
+        pytorch='WORLD_SIZE', slurm='SLURM_NTASKS',
+        mpi='OMPI_COMM_WORLD_SIZE').get(launcher or 'none')
+    try:
+        return max(1, int(os.environ.get(variable, 1))) if variable else 1
+    except ValueError:
+        return 1
+
+
+def _queue_problems(tree: dict, world_size: int) -> List[str]:
+    """A MoCo queue (``model.queue_len``) takes the keys of every process's
+    batch at once, so it must hold a whole number of global batches, and
+    every batch must be full."""
+    model, loader = tree.get('model'), tree.get('train_dataloader')
+    if not (isinstance(model, dict) and isinstance(loader, dict)
+            and 'queue_len' in model):
+        return []
+    queue_len, batch_size = model['queue_len'], loader.get('batch_size')
+    if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0
+            for v in (queue_len, batch_size)):
+        return []  # the model's own checks name a bad value
+    problems = []
+    global_batch = batch_size * world_size
+    if queue_len % global_batch:
+        problems.append(
+            f'model.queue_len: {queue_len} is not a multiple of the global '
+            f'batch size {global_batch} (train_dataloader.batch_size='
+            f'{batch_size} x {world_size} process(es))')
+    if not loader.get('drop_last', False):
+        problems.append(
+            'train_dataloader.drop_last: must be True with a MoCo queue '
+            '(model.queue_len): a smaller last batch would not fill the '
+            'queue evenly')
+    return problems
+
+
+def check_config(cfg: Config,
+                 sections: Optional[Sequence[str]] = None,
+                 world_size: Optional[int] = None):
     """Raise :class:`ConfigCheckError` naming every missing checkpoint file
-    and data root/annotation file that ``cfg`` refers to.
+    and data root/annotation file that ``cfg`` refers to, and a MoCo queue
+    length that the global batch does not divide.
 
     Args:
         cfg: the merged config.
         sections: the top-level keys to check (e.g. only ``model``,
             ``load_from`` and ``test_dataloader`` for testing);
             :data:`RUNNER_SECTIONS` by default.
+        world_size: the number of training processes; by default what the
+            launcher in ``cfg.launcher`` says (:func:`launch_world_size`).
 
     A ``load_from`` that ``resume=True`` will replace with the latest
     checkpoint of the work dir is still checked: it is what the user asked
@@ -109,7 +156,11 @@ def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     if sections is None:
         sections = RUNNER_SECTIONS
     tree = {key: tree[key] for key in sections if key in tree}
-    problems = _checkpoint_problems(tree) + _dataset_problems(tree)
+    if world_size is None:
+        world_size = launch_world_size(cfg.get('launcher'))
+    problems = (
+        _checkpoint_problems(tree) + _dataset_problems(tree) +
+        _queue_problems(tree, world_size))
     if problems:
         raise ConfigCheckError('Invalid config:\n  ' + '\n  '.join(problems))
 
