@@ -388,10 +388,25 @@ def test_per_side_positions_equal_the_paired_list():
     cfg = model_cfg()
     side = cfg.distiller.positions
     cfg.distiller.positions = [
-        dict(student=s, teacher=t, loss_weight=w)
+        dict(student=s, teacher=t, loss_weight=w / side.loss_factor)
         for s, t, w in zip(side.student, side.teacher, side.loss_weight)
     ]
-    assert build(cfg).distiller.positions == build().distiller.positions
+    paired, per_side = build(cfg), build()
+    assert paired.distiller.positions == per_side.distiller.positions
+    for name, loss in per_side.distiller.distill_losses.items():
+        assert loss.loss_weight == pytest.approx(
+            paired.distiller.distill_losses[name].loss_weight)
+
+
+def test_loss_factor_divides_every_loss_weight():
+    cfg = model_cfg()
+    cfg.distiller.positions.loss_factor = 1.0
+    losses = build(cfg).distiller.distill_losses
+    assert [losses[f'loss_mgd{k}'].loss_weight
+            for k in range(4)] == [1 / 8, 1 / 4, 1 / 2, 1]
+    cfg.distiller.positions.loss_factor = 0
+    with pytest.raises(ValueError, match='loss_factor must be a positive'):
+        build(cfg)
 
 
 def test_recorder_sources_are_relative_to_the_backbones():

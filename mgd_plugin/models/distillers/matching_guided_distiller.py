@@ -45,8 +45,9 @@ def pair_positions(positions: dict) -> List[dict]:
     ``dict(student=[s0, s1, ...], teacher=[t0, t1, ...], loss_weight=...)``
     pairs the k-th student position with the k-th teacher position, as the
     reference pairs the feature lists of its two networks. ``loss_weight``
-    is one number for every position or a list of the same length; any
-    other key (``reducer``) applies to every position.
+    is one number for every position or a list of the same length, divided
+    by ``loss_factor`` (default 1; the reference's factor is 1e4 at
+    224 px); any other key (``reducer``) applies to every position.
 
     Raises:
         ValueError: if the two sides list different numbers of positions,
@@ -74,6 +75,12 @@ def pair_positions(positions: dict) -> List[dict]:
                 f'(positions.loss_weight) for {len(students)} positions.')
     else:
         weights = [weights] * len(students)
+    factor = positions.pop('loss_factor', 1)
+    if isinstance(factor, bool) or not isinstance(
+            factor, (int, float)) or not factor > 0:
+        raise ValueError('MGD positions.loss_factor must be a positive '
+                         f'number, got {factor!r}.')
+    weights = [weight / factor for weight in weights]
     return [
         dict(positions, student=student, teacher=teacher, loss_weight=weight)
         for student, teacher, weight in zip(students, teachers, weights)
@@ -183,7 +190,8 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
                      ...],
             teacher=[dict(type='ModuleInputs', source=..., channels=256,
                           margin_bn=...), ...],
-            loss_weight=[1 / 8 / 1e4, ...])
+            loss_weight=[1 / 8, 1 / 4, 1 / 2, 1],
+            loss_factor=1e4)
 
     Args:
         positions (list[dict] | dict): per position, the student and

@@ -68,7 +68,8 @@ model = dict(
                     margin_bn=f'layer{k + 1}.{teacher_last_block[k]}.bn3')
                 for k in range(4)
             ],
-            loss_weight=[w / loss_factor for w in stage_weights])))
+            loss_weight=stage_weights,
+            loss_factor=loss_factor)))
 
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.)),
