@@ -78,8 +78,8 @@ def test_pretraining_config_builds_and_trains_one_step(path):
         assert len(hooks) == 1, 'an MGD config needs its MatchingUpdateHook'
         hook = HOOKS.build(copy.deepcopy(hooks[0]))
         assert hook.dataloader_cfg['collate_fn']['type'] == 'default_collate'
-        model.matching_pass([dict(inputs=fake_images(path), data_samples=None)],
-                            show_progress=False, epoch=1)
+        batch = dict(inputs=fake_images(path), data_samples=None)
+        model.matching_pass([batch], show_progress=False, epoch=1)
         assert model.matching_installed
     else:
         assert not hooks

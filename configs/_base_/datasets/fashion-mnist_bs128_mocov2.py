@@ -2,8 +2,9 @@
 # two views per image, MoCo-v2's augmentations as far as they apply to
 # small grey images (random resized crop, brightness jitter, flip; MMPretrain's
 # contrast, saturation and hue jitter need colour images, and a Gaussian
-# blur would wipe out 28 px images). `python tools/misc/prepare_fashion_mnist.py`
-# writes the files MMPretrain's FashionMNIST reads into data_root.
+# blur would wipe out 28 px images).
+# `python tools/misc/prepare_fashion_mnist.py` writes the files MMPretrain's
+# FashionMNIST reads into data_root.
 dataset_type = 'FashionMNIST'
 data_root = 'data/fashion-mnist'
 data_preprocessor = dict(
