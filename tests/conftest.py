@@ -40,6 +40,41 @@ def save_model_checkpoint(model, path):
     return path
 
 
+def save_moco_checkpoint(backbone, path, seed=1):
+    """Save an MMPretrain MoCo-v2 with ``backbone`` (a config dict) in the
+    layout of the model zoo's MoCo-v2 file: ``backbone.*``, ``neck.*``,
+    ``encoder_k.*``, ``queue``, ``queue_ptr``. The backbone's BatchNorm
+    statistics are not the defaults. Returns the model."""
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        moco = MODELS.build(
+            dict(
+                type='MoCo',
+                queue_len=16,
+                feat_dim=8,
+                momentum=0.001,
+                backbone=backbone,
+                neck=dict(
+                    type='MoCoV2Neck',
+                    in_channels=MODELS.build(backbone).feat_dim,
+                    hid_channels=16,
+                    out_channels=8),
+                head=dict(
+                    type='ContrastiveHead',
+                    loss=dict(type='CrossEntropyLoss'),
+                    temperature=0.2)))
+    with torch.no_grad():
+        for name, buffer in moco.backbone.named_buffers():
+            if name.endswith(('running_mean', 'running_var')):
+                buffer.uniform_(0.5, 1.5)
+    save_model_checkpoint(moco, path)
+    return moco
+
+
 @pytest.fixture(scope='session')
 def tiny_image_folder(tmp_path_factory):
     return write_image_folder(str(tmp_path_factory.mktemp('tiny_images')))

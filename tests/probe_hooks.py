@@ -34,6 +34,10 @@ class StateProbeHook(Hook):
                     name: param.detach().clone()
                     for name, param in _unwrap(runner.model).named_parameters()
                 },
+                training={
+                    name: module.training
+                    for name, module in _unwrap(runner.model).named_modules()
+                },
                 optimizer=runner.optim_wrapper.state_dict()),
             osp.join(self.out_dir, f'{stage}_rank{get_rank()}.pth'))
 

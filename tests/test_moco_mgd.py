@@ -11,7 +11,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, save_moco_checkpoint
 from mgd_plugin.models.selfsup import configurable_moco
 from mgd_plugin.models.utils import TeacherCheckpointError, bn_margin
 from mgd_plugin.utils import ConfigCheckError, check_config
@@ -72,21 +72,8 @@ def assert_same(a, b):
 
 
 def write_moco_checkpoint(path, seed=1):
-    """A checkpoint in the layout of MMPretrain's MoCo-v2 model zoo file
-    (backbone.*, neck.*, encoder_k.*, queue, queue_ptr), of the tiny
-    teacher architecture, with BN statistics that are not the defaults."""
-    cfg = moco_cfg(backbone=model_cfg().teacher_backbone)
-    cfg.update(type='MoCo', momentum=0.001)
-    cfg.pop('encoder_momentum')
-    cfg.pop('shuffle_bn')
-    cfg.neck.in_channels = cfg.neck.hid_channels = 128
-    moco = build(cfg, seed=seed)
-    with torch.no_grad():
-        for name, buffer in moco.backbone.named_buffers():
-            if name.endswith(('running_mean', 'running_var')):
-                buffer.uniform_(0.5, 1.5)
-    torch.save({'state_dict': moco.state_dict(), 'meta': {}}, str(path))
-    return moco
+    """A model-zoo style MoCo-v2 checkpoint of the tiny teacher."""
+    return save_moco_checkpoint(model_cfg().teacher_backbone, str(path), seed)
 
 
 # --------------------------------------------------------------------------
