@@ -261,3 +261,31 @@ def test_knn_accuracy_of_the_student_backbone(tmp_path, tiny_image_folder,
     # is itself, if the features are those of one deterministic network.
     assert metrics['knn/top1@k1'] == 100.0
     assert 0 <= metrics['knn/top1@k5'] <= 100
+
+
+def test_export_student_keeps_the_student_moco(tmp_path, dist_run):
+    """export_student on a MoCoMGD checkpoint: a plain MMPretrain MoCo
+    checkpoint and config, without the teacher or the distiller."""
+    import mmpretrain
+    checkpoint = dist_run['work_dir'] / 'epoch_2.pth'
+    out = tmp_path / 'student.pth'
+    check(
+        run([
+            sys.executable, 'tools/model_converters/export_student.py',
+            str(checkpoint), str(out)
+        ]))
+    saved = load(checkpoint)['state_dict']
+    student = torch.load(str(out), weights_only=True)['state_dict']
+    assert not [k for k in student
+                if k.startswith(('teacher_backbone.', 'distiller.'))]
+    assert 'matching_epoch' not in student
+    assert_same_tensors(student, saved)
+    assert {k.split('.')[0] for k in student} == {
+        'backbone', 'neck', 'encoder_k', 'queue', 'queue_ptr'
+    }
+    cfg = Config.fromfile(str(tmp_path / 'student.py'))
+    assert cfg.model.type == 'MoCo'
+    assert cfg.model.momentum == pytest.approx(1 - 0.99)
+    model = mmpretrain.get_model(str(tmp_path / 'student.py'),
+                                 pretrained=str(out))
+    assert_same_tensors(model.state_dict(), student)

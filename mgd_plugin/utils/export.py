@@ -4,9 +4,10 @@ model: its weights and a config that MMPretrain's own tools read.
 An MMRazor distillation checkpoint (``SingleTeacherDistill``,
 ``MatchingGuidedDistillation``) holds the student under ``architecture.``,
 next to the teacher, the distiller (MGD's BatchNorm connectors and matching
-buffers) and the training state. :func:`export_student` keeps only the
-student and writes, beside it, a config of the student alone built from the
-distillation config.
+buffers) and the training state. A ``MoCoMGD`` checkpoint holds the
+student MoCo at the top level, beside ``teacher_backbone.*`` and the
+distiller. :func:`export_student` keeps only the student and writes, beside
+it, a config of the student alone built from the distillation config.
 """
 import copy
 import io
@@ -21,21 +22,36 @@ from mmengine.config import Config
 from .state_dict import key_prefixes, read_state_dict
 
 STUDENT_PREFIX = 'architecture.'
+# A MoCoMGD checkpoint: the student MoCo at the top level, beside these.
+MOCO_MGD_TEACHER_PREFIX = 'teacher_backbone.'
+MOCO_MGD_ONLY = (MOCO_MGD_TEACHER_PREFIX, 'distiller.', 'matching_epoch')
+# MoCoMGD arguments that are not ConfigurableMoCo's.
+MOCO_MGD_ARGS = ('teacher_backbone', 'teacher_ckpt', 'distiller')
 # The top-level config keys the student config takes over as they are.
 EVALUATION_KEYS = ('val_dataloader', 'val_evaluator', 'test_dataloader',
                    'test_evaluator', 'env_cfg', 'log_level')
 LOOP_KEYS = ('val_cfg', 'test_cfg')
 
 
+def _is_moco_mgd(state_dict: dict) -> bool:
+    return any(key.startswith(MOCO_MGD_TEACHER_PREFIX) for key in state_dict)
+
+
 def student_state_dict(state_dict: dict,
                        source: str = 'the checkpoint') -> OrderedDict:
-    """The ``architecture.*`` entries of a distillation ``state_dict``, with
-    that prefix removed.
+    """The student's entries of a distillation ``state_dict``: the
+    ``architecture.*`` ones with that prefix removed (MMRazor), or, in a
+    ``MoCoMGD`` checkpoint, all but the teacher backbone, the distiller and
+    the matching epoch (the student MoCo: backbone, neck, momentum encoder,
+    queue).
 
     Raises:
-        ValueError: naming the key prefixes found, if there is no
-            ``architecture.*`` key.
+        ValueError: naming the key prefixes found, if there is neither.
     """
+    if not any(key.startswith(STUDENT_PREFIX)
+               for key in state_dict) and _is_moco_mgd(state_dict):
+        return OrderedDict((key, value) for key, value in state_dict.items()
+                           if not key.startswith(MOCO_MGD_ONLY))
     student = OrderedDict((key[len(STUDENT_PREFIX):], value)
                           for key, value in state_dict.items()
                           if key.startswith(STUDENT_PREFIX))
@@ -43,8 +59,40 @@ def student_state_dict(state_dict: dict,
         raise ValueError(
             f'{source} is not a distillation checkpoint: its state_dict has '
             f'no {STUDENT_PREFIX!r} keys (the student of an MMRazor '
-            f'algorithm). Its keys start with {key_prefixes(state_dict)}.')
+            f'algorithm) and no {MOCO_MGD_TEACHER_PREFIX!r} keys (MoCoMGD). '
+            f'Its keys start with {key_prefixes(state_dict)}.')
     return student
+
+
+def moco_student_config(cfg: Config) -> Config:
+    """The student MoCo of a ``MoCoMGD`` config, as a plain MMPretrain
+    ``MoCo`` config (MMEngine's EMA momentum ``1 - m``), or a
+    ``ConfigurableMoCo`` one when m is 0 or 1, which MMPretrain's MoCo
+    refuses. Shuffled BN, a training-only choice, is dropped from the
+    former. The config holds ``model``, ``default_scope`` and, for
+    ``ConfigurableMoCo``, ``custom_imports`` of the plugin.
+    """
+    tree = cfg.to_dict()
+    model = copy.deepcopy(tree['model'])
+    for key in MOCO_MGD_ARGS:
+        model.pop(key, None)
+    m = float(model.pop('encoder_momentum', 0.999))
+    preprocessor = model.get('data_preprocessor') or tree.get(
+        'data_preprocessor')
+    if preprocessor:
+        model['data_preprocessor'] = preprocessor
+    student = dict(default_scope='mmpretrain', model=model)
+    if 0 < m < 1:
+        model.pop('shuffle_bn', None)
+        model.update(type='MoCo', momentum=1 - m)
+    else:
+        model.update(type='ConfigurableMoCo', encoder_momentum=m)
+        student['custom_imports'] = dict(
+            imports=['mgd_plugin'], allow_failed_imports=False)
+    for key in ('env_cfg', 'log_level'):
+        if key in tree:
+            student[key] = copy.deepcopy(tree[key])
+    return Config(student)
 
 
 def _strip_scope(node, scope: str):
@@ -127,13 +175,17 @@ def student_config(cfg: Config) -> Config:
     preprocessor), the val/test dataloaders, evaluators and loops, and
     ``default_scope`` set to the student's scope, so that
     ``mmpretrain.get_model``, ``ImageClassificationInferencer`` and
-    ``tools/test.py`` build the student from it.
+    ``tools/test.py`` build the student from it. For a ``MoCoMGD``
+    config: :func:`moco_student_config`.
 
     Raises:
         ValueError: if ``cfg`` has no ``model.architecture``.
     """
     tree = cfg.to_dict()
     model = tree.get('model')
+    if isinstance(model, dict) and str(model.get('type',
+                                                 '')).endswith('MoCoMGD'):
+        return moco_student_config(cfg)
     if not isinstance(model, dict) or not isinstance(model.get('architecture'),
                                                      dict):
         raise ValueError('Not a distillation config: it has no '
