@@ -184,6 +184,24 @@ def test_mgd_loss_reaches_only_the_query_backbone():
     assert all(p.grad is None for p in model.teacher_backbone.parameters())
 
 
+def test_training_under_autocast():
+    # What --amp does on a GPU (AmpOptimWrapper autocasts the forward),
+    # with the dtype the CPU autocasts to.
+    model = build()
+    match(model)
+    model.train()
+    data = model.data_preprocessor(two_views(), True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model(**data, mode='loss')
+    for name, loss in losses.items():
+        assert torch.isfinite(loss) and loss > 0, name
+    sum(losses.values()).backward()
+    grads = [p.grad for p in model.backbone.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.queue.dtype == torch.float32
+    assert int(model.queue_ptr) == 4
+
+
 def test_matching_pass_takes_single_and_multi_view_batches():
     model = build()
     views = two_views(8)['inputs']

@@ -129,8 +129,8 @@ class MatchingUpdateHook(Hook):
         algorithm = self._algorithm(runner)
         if not hasattr(algorithm, 'matching_pass'):
             raise TypeError('MatchingUpdateHook needs a model with a channel '
-                            'matching (e.g. MatchingGuidedDistillation), got '
-                            f'{type(algorithm).__name__}')
+                            'matching (MatchingGuidedDistillation, MoCoMGD), '
+                            f'got {type(algorithm).__name__}')
         self._dataloader = self._build_dataloader(runner.seed)
         # A resumed run's checkpoint already holds the matching made for the
         # epoch it continues with (this hook runs before CheckpointHook),
