@@ -34,6 +34,9 @@ def test_import_registers_models_and_hooks():
         backbone = PRETRAIN_MODELS.get('MobileNetV1')
         assert backbone.__module__ == (
             'mgd_plugin.models.backbones.mobilenet_v1')
+        for name in ('MoCoMGD', 'ConfigurableMoCo'):
+            assert PRETRAIN_MODELS.get(name).__module__.startswith(
+                'mgd_plugin.models.selfsup.'), name
         # MMRazor's Masked Generative Distillation names stay MMRazor's.
         assert MODELS.get('MGDLoss').__module__.startswith('mmrazor.')
         assert MODELS.get('MGDConnector').__module__.startswith('mmrazor.')
