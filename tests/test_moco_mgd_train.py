@@ -35,7 +35,10 @@ def assert_same_tensors(a, b, keys=None):
 
 
 def teacher_keys(state):
-    return {k: v for k, v in state.items() if k.startswith('teacher_backbone.')}
+    return {
+        k: v
+        for k, v in state.items() if k.startswith('teacher_backbone.')
+    }
 
 
 def matched_epochs(log):

@@ -158,7 +158,7 @@ def main():
     for name, log_vars in last.items():
         if not torch.isfinite(log_vars['loss']).all():
             print(f'WARNING: the {name} loss is not finite')
-    print('MGD losses: ' + ', '.join(f'{k}={float(v):.4g}'
+    print('MGD losses: ' + ', '.join(f'{k}={float(v.detach()):.4g}'
                                      for k, v in last['mgd'].items()))
 
     labels = dict(moco='MoCo step', floor='MoCo + teacher forward',
