@@ -14,6 +14,9 @@ Target: a MoCoMGD step costs at most 1.10x the floor.
 * MGD: ``MoCoMGD.train_step``: the floor's work plus the recorders, the
   reducers, the student BN connectors and the MGD losses (and non-in-place
   ReLUs in both backbones, so that the recorded features stay pre-ReLU).
+* Unless ``--no-decompose``: the floor again with the ReLUs of its query
+  backbone and teacher made non-in-place as in MoCoMGD ("floor, MGD
+  nets"): what those networks cost by themselves.
 
 All three start from the same weights, get the same two-view batch and
 the same optimiser settings, and run interleaved with a rotating order
@@ -48,6 +51,8 @@ from mmengine.model import BaseModel  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
+from mgd_plugin.models.selfsup.moco_mgd import inplace_off  # noqa: E402
+
 DEFAULT_CONFIG = ('configs/mgd_moco/'
                   'mocov2-mgd_resnet50-resnet18_8xb32-coslr-200e_in1k.py')
 TARGET_RATIO = 1.10
@@ -63,6 +68,9 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--no-decompose', dest='decompose', action='store_false',
+        help='do not time the floor with non-in-place ReLUs')
     return parser.parse_args()
 
 
@@ -88,7 +96,9 @@ class MoCoWithTeacherForward(BaseModel):
 
 
 def build_models(cfg):
-    """MoCoMGD, and from the same weights a MoCo and a MoCo + teacher."""
+    """MoCoMGD, and from the same weights a MoCo, a MoCo + teacher, and a
+    MoCo + teacher whose query backbone and teacher have non-in-place
+    ReLUs."""
     algo_cfg = copy.deepcopy(cfg.model)
     algo_cfg.teacher_ckpt = None  # nothing can be downloaded here
     if 'data_preprocessor' in cfg:
@@ -99,8 +109,11 @@ def build_models(cfg):
         moco_cfg.pop(key)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         algo = MODELS.build(algo_cfg)
-        mocos = [MODELS.build(copy.deepcopy(moco_cfg)) for _ in range(2)]
-        teacher = MODELS.build(copy.deepcopy(algo_cfg.teacher_backbone))
+        mocos = [MODELS.build(copy.deepcopy(moco_cfg)) for _ in range(3)]
+        teachers = [
+            MODELS.build(copy.deepcopy(algo_cfg.teacher_backbone))
+            for _ in range(2)
+        ]
     student_state = {
         k: v
         for k, v in algo.state_dict().items()
@@ -109,8 +122,12 @@ def build_models(cfg):
     }
     for moco in mocos:
         moco.load_state_dict(student_state)
-    teacher.load_state_dict(algo.teacher_backbone.state_dict())
-    return algo, mocos[0], MoCoWithTeacherForward(mocos[1], teacher)
+    for teacher in teachers:
+        teacher.load_state_dict(algo.teacher_backbone.state_dict())
+    inplace_off(mocos[2].backbone)
+    inplace_off(teachers[1])
+    return (algo, mocos[0], MoCoWithTeacherForward(mocos[1], teachers[0]),
+            MoCoWithTeacherForward(mocos[2], teachers[1]))
 
 
 def random_views(generator, batch_size, img_size):
@@ -138,7 +155,7 @@ def main():
           'interleaved')
 
     cfg = Config.fromfile(args.config)
-    algo, moco, floor = build_models(cfg)
+    algo, moco, floor, nets = build_models(cfg)
     # A matching on random images: the reducers need groups.
     matching = random_views(generator, args.batch_size, args.img_size)
     algo.matching_pass([dict(inputs=matching['inputs'][0],
@@ -146,7 +163,10 @@ def main():
                        show_progress=False)
     data = random_views(generator, args.batch_size, args.img_size)
     runners, last = {}, {}
-    for name, model in (('moco', moco), ('floor', floor), ('mgd', algo)):
+    models = [('moco', moco), ('floor', floor), ('mgd', algo)]
+    if args.decompose:
+        models.insert(2, ('nets', nets))
+    for name, model in models:
         model.train()
         optim_wrapper, _ = make_optim_wrapper(model)
 
@@ -162,10 +182,10 @@ def main():
                                      for k, v in last['mgd'].items()))
 
     labels = dict(moco='MoCo step', floor='MoCo + teacher forward',
-                  mgd='MoCo + MGD step')
+                  nets='floor, MGD nets', mgd='MoCo + MGD step')
     print(f'\n{"step time (s)":<24} {"median":>7} {"mean":>7} {"stdev":>7} '
           f'{"min":>7} {"busy":>5}   vs floor (paired median)')
-    for name in ('moco', 'floor', 'mgd'):
+    for name, _ in models:
         stats = summarise(wall[name], cpu[name])
         ratio = statistics.median(
             step / base for step, base in zip(wall[name], wall['floor']))

@@ -19,7 +19,7 @@ from .configurable_moco import ConfigurableMoCo
 TEACHER_CHECKPOINT_PREFIX = 'backbone.'
 
 
-def _inplace_off(module: nn.Module) -> None:
+def inplace_off(module: nn.Module) -> None:
     """Turn off in-place activations, so that tensors recorded as a ReLU's
     input stay pre-ReLU."""
     for submodule in module.modules():
@@ -94,8 +94,8 @@ class MoCoMGD(ChannelMatchingMixin, ConfigurableMoCo):
                             f'{type(self.distiller).__name__}.')
         # After MoCo copied the query encoder into the momentum encoder,
         # which needs neither recorders nor pre-ReLU tensors.
-        _inplace_off(self.backbone)
-        _inplace_off(self.teacher_backbone)
+        inplace_off(self.backbone)
+        inplace_off(self.teacher_backbone)
         self.distiller.prepare_from_student(self.backbone)
         self.distiller.prepare_from_teacher(self.teacher_backbone)
         self.train()
