@@ -2,14 +2,14 @@
 
 Importing the package first applies :mod:`mgd_plugin.compat` (so that MMRazor
 and MMEngine work on current PyTorch), then registers the plugin's models in
-the ``mmrazor`` registry and its hooks in the ``mmrazor`` and ``mmpretrain``
-registries.
+the ``mmrazor`` registry, its hooks in the ``mmrazor`` and ``mmpretrain``
+registries and its dataset wrapper in the ``mmpretrain`` registry.
 """
 from . import compat
 
 compat.apply()
 
-from . import engine, models  # noqa: E402,F401
+from . import datasets, engine, models  # noqa: E402,F401
 from .matching import match_channels  # noqa: E402
 from .version import __version__  # noqa: E402
 
