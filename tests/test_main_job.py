@@ -169,7 +169,7 @@ def test_main_runs_every_step_once_and_prints_the_table(
     import prepare_fashion_mnist
     monkeypatch.setattr(prepare_fashion_mnist, 'prepare',
                         lambda **kwargs: 'dst')
-    fake = FakeTools(top1={'resnet18-w16': 90.0, 'resnet18-w8': 86.0,
+    fake = FakeTools(top1={'resnet18-w16': 90.0, 'resnet18-w4': 86.0,
                            'mgd-amp': 87.0})
     monkeypatch.setattr(run_main_job, '_call', fake)
     argv = ['--seeds', '0', '1', '--work-root', str(tmp_path)]

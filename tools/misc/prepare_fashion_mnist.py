@@ -12,7 +12,8 @@ This script (standard library only) finds them, in this order:
 
 Otherwise it stops with a message that says how to get the files.
 
-    python tools/misc/prepare_fashion_mnist.py [--src DIR] [--dst DIR] [--no-apt]
+    python tools/misc/prepare_fashion_mnist.py [--src DIR] [--dst DIR]
+        [--no-apt]
 """
 import argparse
 import gzip

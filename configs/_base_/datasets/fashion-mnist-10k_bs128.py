@@ -16,8 +16,10 @@ data_preprocessor = dict(
     std=[90.02],
     to_rgb=False)
 
+# Flips only: in the short schedule the networks underfit, and random
+# crops (padding 2) cost 1.5 points of held-out accuracy (measured for the
+# student over 10 epochs).
 train_pipeline = [
-    dict(type='RandomCrop', crop_size=28, padding=2),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]

@@ -5,9 +5,9 @@
 # recorded at the output of their last block's bn2 in each stage (before
 # the residual add); a 1x1 conv + BN widens the student's channels to the
 # teacher's. OFDLoss divides by its default mul_factor, 1e3.
-_base_ = ['../_base_/distill/resnet18-w16-w8_10e_fashion-mnist-10k.py']
+_base_ = ['../_base_/distill/resnet18-w16-w4_10e_fashion-mnist-10k.py']
 
-student_channels = [8, 16, 32]
+student_channels = [4, 8, 16]
 teacher_channels = [16, 32, 64]
 stage_weights = [1 / 4, 1 / 2, 1]
 

@@ -1,13 +1,13 @@
 # MGD-AMP on Fashion-MNIST: the ResNet-18 w16 teacher teaches the ResNet-18
-# w8 student (stages of 16, 32, 64 -> 8, 16, 32 channels) with the
-# student's schedule. One position per stage: the stage output after the
+# w4 student (stages of 16, 32, 64 -> 4, 8, 16 channels: groups of four
+# teacher channels) with the student's schedule. One position per stage: the stage output after the
 # residual add of its last BasicBlock, before the block's final ReLU (the
 # second call of its shared `relu`, record_idx 1); margins from that
 # block's bn2 in the teacher. Matching before every epoch on 2000 training
 # images.
-_base_ = ['../_base_/distill/resnet18-w16-w8_10e_fashion-mnist-10k.py']
+_base_ = ['../_base_/distill/resnet18-w16-w4_10e_fashion-mnist-10k.py']
 
-student_channels = [8, 16, 32]
+student_channels = [4, 8, 16]
 teacher_channels = [16, 32, 64]
 # The reference divides position k of K by 2^(K-k-1) and the summed loss by
 # a loss factor (1e4 for 224 px ImageNet inputs).

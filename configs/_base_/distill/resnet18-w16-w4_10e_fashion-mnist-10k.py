@@ -1,9 +1,9 @@
 # What every distillation config of the Fashion-MNIST recipe shares: the
-# student (configs/fashion_mnist/resnet18-w8_10e_fashion-mnist-10k.py, whose
+# student (configs/fashion_mnist/resnet18-w4_10e_fashion-mnist-10k.py, whose
 # data and schedule it keeps) learns from the teacher trained by
 # configs/fashion_mnist/resnet18-w16_10e_fashion-mnist-10k.py. A config adds
 # the algorithm type and its distiller.
-_base_ = ['../../fashion_mnist/resnet18-w8_10e_fashion-mnist-10k.py']
+_base_ = ['../../fashion_mnist/resnet18-w4_10e_fashion-mnist-10k.py']
 
 teacher_ckpt = 'work_dirs/resnet18-w16_10e_fashion-mnist-10k/epoch_10.pth'
 student = dict(_base_.model, _scope_='mmpretrain')
