@@ -8,6 +8,7 @@ tools are tested in test_train_tools.py.
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 import time
 
@@ -154,6 +155,18 @@ def test_heldout_evaluation_reads_the_heldout_images(tmp_path, monkeypatch):
     # Test and held-out results are separate.
     assert osp.isfile(osp.join(run.work_dir, 'eval_heldout.json'))
     assert not osp.isfile(osp.join(run.work_dir, 'eval_test.json'))
+
+
+def test_reads_the_configs_in_a_fresh_process():
+    # Nothing imported beforehand (this test process imported mgd_plugin
+    # in conftest): the configs' `mmpretrain::` bases must still resolve.
+    code = ('import run_main_job; print(run_main_job.Run("t", '
+            'run_main_job.MGD, "w").max_epochs)')
+    result = subprocess.run([sys.executable, '-c', code],
+                            cwd=osp.join(REPO_ROOT, 'tools'),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == '10'
 
 
 def test_gap_closed():

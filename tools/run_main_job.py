@@ -69,6 +69,9 @@ class Run:
     @property
     def cfg(self):
         if self._cfg is None:
+            # mgd_plugin first: its compat layer lets MMEngine find the
+            # `mmpretrain::` base configs on setuptools >= 81.
+            import mgd_plugin  # noqa: F401
             from mmengine.config import Config, DictAction
 
             cfg = Config.fromfile(osp.join(REPO_ROOT, self.config))
