@@ -98,16 +98,31 @@ def test_outside_the_venv_creates_it_and_reexecutes(repo, monkeypatch):
 
 def test_inside_the_venv_installs_only_when_needed(repo, monkeypatch):
     monkeypatch.delenv(bootstrap.NO_VENV_ENV, raising=False)
-    installs = Recorder()
+    monkeypatch.delenv(bootstrap.RESTARTED_ENV, raising=False)
+    installs, execs = Recorder(), Recorder()
     monkeypatch.setattr(bootstrap, 'running_in', lambda venv: True)
     monkeypatch.setattr(bootstrap, 'install', installs)
-    monkeypatch.setattr(bootstrap.os, 'execv', None)  # must not re-exec
+    monkeypatch.setattr(bootstrap.os, 'execv', execs)
     fake_versions(monkeypatch, **INSTALLED)
-    bootstrap.enter_environment('tools/x.py', [])
+    bootstrap.enter_environment('tools/x.py', ['-k'])
     assert len(installs.calls) == 1
+    # Restarted, so that the editable install is importable.
+    assert execs.calls == [(sys.executable, [
+        sys.executable, osp.abspath('tools/x.py'), '-k'
+    ])]
     write_stamp(repo)
     bootstrap.enter_environment('tools/x.py', [])
-    assert len(installs.calls) == 1
+    assert len(installs.calls) == 1 and len(execs.calls) == 1
+
+
+def test_an_install_that_does_not_take_stops(repo, monkeypatch):
+    monkeypatch.delenv(bootstrap.NO_VENV_ENV, raising=False)
+    monkeypatch.setenv(bootstrap.RESTARTED_ENV, '1')
+    monkeypatch.setattr(bootstrap, 'running_in', lambda venv: True)
+    monkeypatch.setattr(bootstrap, 'install', None)
+    fake_versions(monkeypatch)  # nothing installed
+    with pytest.raises(SystemExit, match='still lacks'):
+        bootstrap.enter_environment('tools/x.py', [])
 
 
 def test_install_runs_pip_with_the_pins_then_the_package(repo, monkeypatch):

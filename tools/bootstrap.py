@@ -11,7 +11,8 @@ Standard library only: the entry points (``tools/run_main_job.py``,
 3. there, installs the tested torch/torchvision pair and then this package
    with its test extras (``pip install -e '.[tests]'``), unless a stamp in
    ``.venv`` says that exactly this ``setup.py`` and these pins are
-   installed and the packages are present.
+   installed and the packages are present; after installing it starts
+   once more, so that the new packages are importable.
 
 ``MGD_PLUGIN_NO_VENV=1`` skips all of it and runs with the current Python,
 for an environment you manage yourself.
@@ -33,6 +34,7 @@ VENV_DIR = osp.join(REPO_ROOT, '.venv')
 TORCH_PINS = ('torch==2.14.1', 'torchvision==0.29.1')
 STAMP_NAME = 'mgd_plugin-install.json'
 NO_VENV_ENV = 'MGD_PLUGIN_NO_VENV'
+RESTARTED_ENV = 'MGD_PLUGIN_INSTALLED_NOW'
 
 
 def log(message: str) -> None:
@@ -149,12 +151,22 @@ def enter_environment(script: str, argv) -> None:
     if os.environ.get(NO_VENV_ENV) == '1':
         return
     if running_in(VENV_DIR):
-        if not installed_and_current(VENV_DIR, REPO_ROOT):
-            install(sys.executable, VENV_DIR, REPO_ROOT)
-        return
-    python = venv_python(VENV_DIR)
-    if not os.access(python, os.X_OK):
-        create_venv(VENV_DIR)
+        if installed_and_current(VENV_DIR, REPO_ROOT):
+            return
+        if os.environ.get(RESTARTED_ENV) == '1':
+            raise SystemExit(
+                f'{VENV_DIR} still lacks {", ".join(TORCH_PINS)} or '
+                'mgd_plugin after installing them; see the pip output '
+                'above, or delete .venv and run again.')
+        install(sys.executable, VENV_DIR, REPO_ROOT)
+        os.environ[RESTARTED_ENV] = '1'
+        # Packages installed now (the editable mgd_plugin's path hook) are
+        # seen only by an interpreter that starts after them.
+        python = sys.executable
+    else:
+        python = venv_python(VENV_DIR)
+        if not os.access(python, os.X_OK):
+            create_venv(VENV_DIR)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(python, [python, osp.abspath(script), *argv])
