@@ -70,6 +70,11 @@ setup(
         # The packaging tests build this package offline, with the
         # environment's setuptools (>= 70.1 needs no `wheel` package).
         'tests': ['pytest>=7', 'setuptools>=70.1'],
+        # The linters and versions of .pre-commit-config.yaml and .ci/run.
+        'lint': [
+            'flake8==7.3.0', 'isort==5.13.2', 'yapf==0.43.0',
+            'pre-commit==4.5.1'
+        ],
     },
     zip_safe=False,
 )
