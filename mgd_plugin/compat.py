@@ -6,6 +6,13 @@ installed versions (or the behaviour it repairs) and does nothing where it is
 not needed, so upgrading an upstream package that fixes a problem switches
 the matching shim off by itself.
 
+This module must stay importable on its own, without ``mgd_plugin``'s
+``__init__`` (no imports from the package, only the standard library, torch
+and MMEngine): the start-up hook ``_mgd_plugin_startup`` loads it while
+MMRazor is half-way through importing itself, when the package (which
+imports ``mmrazor.models``) cannot be imported yet. See
+:func:`startup_find_spec`.
+
 Shims
 -----
 ``mmrazor_quantization``
@@ -14,6 +21,8 @@ Shims
     so ``import mmrazor.models`` fails. The backend-config module is replaced
     by one exporting the same names; quantization fails with a clear
     :class:`RuntimeError` when it is used, everything else imports and works.
+    Installed by ``import mgd_plugin``, or earlier by the start-up hook when
+    MMRazor is imported first (MMRazor's own ``tools/train.py``).
 ``mmrazor_inplace_walk``
     MMRazor algorithms turn in-place activations off so that recorders keep
     pre-activation tensors, but ``BaseAlgorithm.set_module_inplace_false``
@@ -25,8 +34,9 @@ Shims
 ``checkpoint_safe_load``
     torch >= 2.6 loads with ``weights_only=True``. The non-tensor types that
     MMEngine writes into a checkpoint (its ``HistoryBuffer`` and the NumPy
-    arrays, scalars and dtypes inside it) are allow-listed. ``builtins.getattr``
-    is deliberately *not*: it would let a crafted file reach any callable.
+    arrays, scalars and dtypes inside it) are allow-listed.
+    ``builtins.getattr`` is deliberately *not*: it would let a crafted file
+    reach any callable.
 ``history_buffer_pickle``
     MMEngine pickles ``HistoryBuffer._statistics_methods`` (functions, stored
     by pickle as ``getattr(HistoryBuffer, 'min')``). They are class-level
@@ -60,7 +70,7 @@ import importlib.util
 import os
 import pickle
 import sys
-from typing import List
+from typing import Iterable, List, Optional
 
 import torch
 from mmengine.utils import digit_version
@@ -125,16 +135,48 @@ class _QuantizationStubLoader(importlib.abc.MetaPathFinder,
         module.__all__ = names
 
 
+_QUANTIZATION_STUB = _QuantizationStubLoader()
+
+
 def _shim_mmrazor_quantization() -> bool:
     mmrazor_version = _dist_version('mmrazor')
-    if (mmrazor_version is None
-            or mmrazor_version > digit_version('1.0.0')
-            or not _torch_at_least('2.1.0')
-            or QUANT_BACKEND_MODULE in sys.modules):
+    if (mmrazor_version is None or mmrazor_version > digit_version('1.0.0')
+            or not _torch_at_least('2.1.0')):
         return False
-    if not any(isinstance(f, _QuantizationStubLoader) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuantizationStubLoader())
+    imported = sys.modules.get(QUANT_BACKEND_MODULE)
+    if imported is not None:
+        # Too late to replace it; it is the stub if the start-up hook was
+        # first.
+        return isinstance(
+            getattr(imported.__spec__, 'loader', None),
+            _QuantizationStubLoader)
+    if _QUANTIZATION_STUB not in sys.meta_path:
+        sys.meta_path.insert(0, _QUANTIZATION_STUB)
     return True
+
+
+# The shims that may run while MMRazor is half imported: they import
+# nothing from MMRazor. package_lookup comes along because MMRazor's own
+# tools read the config (and its ``mmpretrain::`` bases) before the
+# config's ``custom_imports`` can import mgd_plugin.
+STARTUP_SHIMS = ('mmrazor_quantization', 'package_lookup')
+
+
+def startup_find_spec(fullname: str, path=None, target=None):
+    """The module spec that the start-up hook hands to Python for
+    MMRazor's quantization tables.
+
+    ``_mgd_plugin_startup`` (run by ``mgd_plugin_startup.pth`` when Python
+    starts) calls this when ``QUANT_BACKEND_MODULE`` is imported before
+    ``mgd_plugin`` is. It applies :data:`STARTUP_SHIMS`.
+
+    Returns:
+        ModuleSpec | None: the stub's spec where the ``mmrazor_quantization``
+        shim applies; None otherwise, so that the real module is imported.
+    """
+    if 'mmrazor_quantization' not in apply(STARTUP_SHIMS):
+        return None
+    return _QUANTIZATION_STUB.find_spec(fullname, path, target)
 
 
 def _shim_mmrazor_inplace_walk() -> bool:
@@ -412,13 +454,23 @@ _SHIMS = [
 ]
 
 
-def apply() -> List[str]:
-    """Install every shim the installed versions need; idempotent.
+def apply(names: Optional[Iterable[str]] = None) -> List[str]:
+    """Install the shims the installed versions need; idempotent.
+
+    Args:
+        names (Iterable[str], optional): only these shims. Defaults to all.
 
     Returns:
         list[str]: the names of the shims active in this process.
     """
+    if names is not None:
+        names = set(names)
+        unknown = names - {name for name, _ in _SHIMS}
+        if unknown:
+            raise ValueError(f'Unknown compatibility shims: {sorted(unknown)}')
     for name, shim in _SHIMS:
+        if names is not None and name not in names:
+            continue
         if name not in APPLIED and shim():
             APPLIED.append(name)
     return list(APPLIED)

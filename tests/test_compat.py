@@ -11,8 +11,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import digit_version
 
-from conftest import REPO_ROOT
-
+from conftest import REPO_ROOT, bare_python
 from mgd_plugin import compat
 
 NEW_TORCH = digit_version(torch.__version__) >= digit_version('2.6.0')
@@ -38,9 +37,13 @@ def test_mmrazor_imports_whatever_the_import_order(order):
     digit_version(torch.__version__) < digit_version('2.1.0'),
     reason='upstream MMRazor imports by itself before torch 2.1')
 def test_mmrazor_models_fails_without_the_shim():
-    # Proves the shim is what makes the import above work.
-    proc = python('import mmrazor.models')
+    # Proves the shim is what makes the import above work. Bare: an
+    # installed mgd_plugin's start-up hook would apply it.
+    proc = subprocess.run(bare_python() + ['-c', 'import mmrazor.models'],
+                          cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode != 0
+    assert 'torch>=1.13' in proc.stderr, proc.stderr[-3000:]
 
 
 def test_quantization_fails_clearly_when_used():
@@ -60,7 +63,8 @@ def test_quantizer_build_fails_clearly():
                 type='mmrazor.TorchNativeQuantizer',
                 global_qconfig=dict(
                     w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-                    a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
+                    a_observer=dict(
+                        type='mmrazor.MovingAverageMinMaxObserver'),
                     w_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     a_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     w_qscheme=dict(qdtype='qint8', bit=8, is_symmetry=True),
