@@ -1,7 +1,7 @@
 """Where the shipped MGD base configs distil, checked on the built models.
 
-For each base config (teacher ResNet-50; students ResNet-18, MobileNet-V2,
-ShuffleNet-V2) the table below documents every position (the same table as
+For each base config (teacher ResNet-50; students ResNet-18, MobileNet-V1,
+MobileNet-V2, ShuffleNet-V2) the table below documents every position (the same table as
 docs/feature_positions.md). The tests build each algorithm once, give every
 BatchNorm random (trained-like) statistics, run teacher and student with the
 recorders on, and check that:
@@ -82,6 +82,12 @@ def _mbv2(layer, channels, size):
                 size, conv_module, 'conv_module')
 
 
+def _mbv1(layer, channels, size):
+    conv_module = f'backbone.layer{layer}.pointwise_conv'
+    return Side('ModuleOutputs', f'{conv_module}.bn', 0, None, 1, channels,
+                size, conv_module, 'conv_module_relu')
+
+
 def _shufflenet(stage, last, channels, size):
     block = f'backbone.layers.{stage}.{last}'
     return Side('ModuleOutputs', f'{block}.branch2.2.bn', 0, None, 1,
@@ -107,6 +113,14 @@ CONFIGS = {
          _mbv2(4, 192, 28),  # block 7
          _mbv2(5, 384, 14),  # block 11
          _mbv2(7, 960, 7),  # block 17
+     ], range(4))),
+    'mobilenet-v1':
+    ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
+     _positions_r50([
+         _mbv1(3, 128, 56),
+         _mbv1(5, 256, 28),
+         _mbv1(11, 512, 14),
+         _mbv1(13, 1024, 7),
      ], range(4))),
     'shufflenet-v2':
     ('configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
@@ -148,6 +162,9 @@ def recompute(kind, module, x, out):
     if kind == 'conv_module':
         pre = _conv_bn(x, module.conv, module.bn)
         return pre, out, lambda t: t.clamp(0, 6)  # ReLU6
+    if kind == 'conv_module_relu':
+        pre = _conv_bn(x, module.conv, module.bn)
+        return pre, out, F.relu
     if kind == 'shufflenet_block':
         assert module.stride == 1
         c = x.size(1) // 2 + x.size(1) % 2
