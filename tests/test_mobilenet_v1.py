@@ -1,13 +1,15 @@
 """The MobileNet-V1 backbone: layout, arguments, registry, training."""
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
+from mmrazor.registry import MODELS as RAZOR_MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from conftest import write_image_folder
+from conftest import REPO_ROOT, save_model_checkpoint, write_image_folder
 from mgd_plugin.models.backbones import MobileNetV1
 
 # The 1.0x layout of the paper (Howard et al. 2017, table 1): output
@@ -19,6 +21,23 @@ STRIDES = [2, 4, 4, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32]
 def images(size, batch=1, seed=0):
     return torch.randn(
         batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def image_loader(root):
+    """Batches of the six tiny images of ``root``, in a fixed order."""
+    init_default_scope('mmpretrain')
+    return Runner.build_dataloader(
+        dict(
+            batch_size=6,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='CustomDataset',
+                data_root=root,
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='PackInputs')
+                ])))
 
 
 @pytest.mark.parametrize('out_indices', [(12, ), tuple(range(13)), (5, 0)])
@@ -222,18 +241,7 @@ def test_image_classifier_trains_one_step(tmp_path):
     root = write_image_folder(
         str(tmp_path / 'images'), num_classes=3, per_class=2, size=64)
     init_default_scope('mmpretrain')
-    loader = Runner.build_dataloader(
-        dict(
-            batch_size=6,
-            num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(
-                type='CustomDataset',
-                data_root=root,
-                pipeline=[
-                    dict(type='LoadImageFromFile'),
-                    dict(type='PackInputs')
-                ])))
+    loader = image_loader(root)
     torch.manual_seed(0)
     classifier = MODELS.build(
         dict(
@@ -260,3 +268,54 @@ def test_image_classifier_trains_one_step(tmp_path):
     for name in ('backbone.conv1.conv.weight',
                  'backbone.layer1.pointwise_conv.bn.running_mean'):
         assert torch.equal(after[name], before[name]), name
+
+
+def test_mgd_resnet50_to_mobilenet_v1_trains_one_step(tmp_path):
+    # The paper's ImageNet pair with the four documented positions (see
+    # test_feature_positions.py), at small widths: ResNet-50 with 16 base
+    # channels (64, 128, 256, 512 at the positions), MobileNet-V1 0.25x
+    # (32, 64, 128, 256), on 64 px images.
+    root = write_image_folder(
+        str(tmp_path / 'images'), num_classes=3, per_class=2, size=64)
+    cfg = Config.fromfile(
+        f'{REPO_ROOT}/configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py'
+    ).model
+    cfg.teacher.backbone.update(stem_channels=16, base_channels=16)
+    cfg.teacher.head.update(num_classes=3, in_channels=512)
+    cfg.architecture.backbone.widen_factor = 0.25
+    cfg.architecture.head.update(num_classes=3, in_channels=256)
+    for k, position in enumerate(cfg.distiller.positions):
+        position.student.channels = [32, 64, 128, 256][k]
+        position.teacher.channels = [64, 128, 256, 512][k]
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    teacher = MODELS.build(cfg.teacher)
+    cfg.teacher_ckpt = save_model_checkpoint(teacher,
+                                             str(tmp_path / 'teacher.pth'))
+    algo = RAZOR_MODELS.build(cfg)
+    loader = image_loader(root)
+
+    report = algo.matching_pass(loader, num_samples=6, show_progress=False)
+    assert algo.matching_installed
+    assert all(not r.get('skipped', False) for r in report.values())
+    for position in algo.distiller.positions:
+        sizes = algo.distiller.reducer(position).group_size
+        assert sizes.tolist() == [2] * (int(sizes.sum()) // 2)
+
+    algo.train()
+    before = {k: v.clone() for k, v in algo.state_dict().items()}
+    optim_wrapper = OptimWrapper(
+        torch.optim.SGD([p for p in algo.parameters() if p.requires_grad],
+                        lr=0.1))
+    log_vars = algo.train_step(next(iter(loader)), optim_wrapper)
+    for k in range(4):
+        loss = log_vars[f'distill.loss_mgd{k}']
+        assert torch.isfinite(loss) and loss > 0, k
+    after = algo.state_dict()
+    for name in ('architecture.backbone.layer3.pointwise_conv.conv.weight',
+                 'architecture.backbone.layer13.pointwise_conv.bn.weight',
+                 'architecture.head.fc.weight'):
+        assert not torch.equal(after[name], before[name]), name
+    for name, value in after.items():
+        if name.startswith('teacher.') and value.is_floating_point():
+            assert torch.equal(value, before[name]), name
