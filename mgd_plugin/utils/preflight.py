@@ -13,6 +13,8 @@ from mmengine.logging import print_log
 
 from .state_dict import key_prefixes, read_state_dict
 
+from .dataset_files import dataset_file_problems, downloads_itself
+
 # Keys whose value is a checkpoint file.
 CHECKPOINT_KEYS = ('load_from', 'teacher_ckpt', 'checkpoint', 'pretrained')
 # A path with one of these prefixes is fetched by MMEngine, not read locally.
@@ -70,15 +72,17 @@ def _dataset_problems(tree: dict) -> List[str]:
     problems = []
     for key_path, node in _walk(tree):
         # Every dataset, wherever it sits: the runner's dataloaders, a
-        # hook's dataloader, the members of a wrapper dataset.
+        # hook's dataloader (the MGD matching pass), the members of a
+        # wrapper dataset.
         if not (isinstance(node, dict) and 'type' in node and
-                ('data_root' in node or 'ann_file' in node)):
+                ({'data_root', 'ann_file', 'data_prefix'} & set(node))):
             continue
         data_root = node.get('data_root')
         if isinstance(data_root, str) and data_root and not osp.isdir(
                 osp.expanduser(data_root)):
-            problems.append(f'{key_path}.data_root: directory '
-                            f'{data_root!r} does not exist')
+            if not downloads_itself(node):
+                problems.append(f'{key_path}.data_root: directory '
+                                f'{data_root!r} does not exist')
             continue
         ann_file = node.get('ann_file')
         if isinstance(ann_file, str) and ann_file:
@@ -86,12 +90,20 @@ def _dataset_problems(tree: dict) -> List[str]:
             if not osp.isfile(osp.expanduser(full)):
                 problems.append(f'{key_path}.ann_file: file {full!r} '
                                 'does not exist')
+                continue
+        problems += [
+            f'{key_path}: {problem}'
+            for problem in dataset_file_problems(node)
+        ]
     return problems
 
 
 def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     """Raise :class:`ConfigCheckError` naming every missing checkpoint file
-    and data root/annotation file that ``cfg`` refers to.
+    and data root/annotation file that ``cfg`` refers to, and, for the
+    MMPretrain datasets whose files are known (FashionMNIST/MNIST, CUB,
+    ImageNet and CustomDataset), the files or image folders missing under
+    an existing data root (:func:`dataset_file_problems`).
 
     Args:
         cfg: the merged config.
