@@ -65,7 +65,6 @@ custom_hooks = [
         dataloader=dict(
             batch_size=256,
             num_workers=2,
-            sampler=dict(type='DefaultSampler', shuffle=False),
             dataset=dict(
                 type='FashionMNIST',
                 data_root='data/fashion-mnist',

@@ -52,13 +52,12 @@ val_evaluator = dict(type='Accuracy', topk=(1, 5))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
-# The MGD matching pass: the whole training split through the validation
-# transforms. The folders are read in class order: the sampler shuffles them
-# with a fixed seed, so a smaller num_samples still covers every class.
+# The MGD matching pass: the training split through the validation
+# transforms. MatchingUpdateHook draws num_samples random images of it for
+# every matching (the folders are read in class order).
 matching_dataloader = dict(
     batch_size=32,
     num_workers=4,
-    sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

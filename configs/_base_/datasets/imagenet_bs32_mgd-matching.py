@@ -5,14 +5,13 @@ _base_ = ['mmpretrain::_base_/datasets/imagenet_bs32.py']
 
 # The matching pass sees 20k training images (set num_samples in the
 # MatchingUpdateHook) through the validation transforms (resize 256,
-# centre-crop 224), so that the costs do not depend on augmentation. The
-# training list is ordered by class: the sampler shuffles it with a fixed
-# seed, so the pass covers every class, and every matching sees the same
-# images. Under DDP each rank takes its share of that permutation.
+# centre-crop 224), so that the costs do not depend on augmentation.
+# MatchingUpdateHook draws a fresh random subset of the whole (class-ordered)
+# list for every matching and splits it between the ranks; it replaces any
+# sampler named here.
 matching_dataloader = dict(
     batch_size=64,
     num_workers=5,
-    sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
     dataset=dict(
         type='ImageNet',
         data_root='data/imagenet',
