@@ -185,18 +185,10 @@ def _numpy_checkpoint_types() -> list:
     return types
 
 
-def _shim_checkpoint_safe_load() -> bool:
-    if not _torch_at_least('2.6.0'):
-        return False
-    from mmengine.logging import HistoryBuffer
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    torch.serialization.add_safe_globals([HistoryBuffer] +
-                                         _numpy_checkpoint_types())
-
-    local_loader = CheckpointLoader._schemes['']
-    if getattr(local_loader, '_mgd_plugin_wrapped', False):
-        return True
+def _with_legacy_hint(local_loader):
+    """Wrap MMEngine's local checkpoint loader ``(filename, map_location)``
+    so that a checkpoint refused for its pickled ``getattr`` says how to
+    convert it; every other error passes through unchanged."""
 
     def load_from_local(filename, map_location):
         try:
@@ -209,7 +201,23 @@ def _shim_checkpoint_safe_load() -> bool:
                 LEGACY_CHECKPOINT_HINT.format(path=filename)) from error
 
     load_from_local._mgd_plugin_wrapped = True
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return load_from_local
+
+
+def _shim_checkpoint_safe_load() -> bool:
+    if not _torch_at_least('2.6.0'):
+        return False
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    torch.serialization.add_safe_globals([HistoryBuffer] +
+                                         _numpy_checkpoint_types())
+
+    local_loader = CheckpointLoader._schemes['']
+    if getattr(local_loader, '_mgd_plugin_wrapped', False):
+        return True
+    CheckpointLoader.register_scheme(
+        prefixes='', force=True)(_with_legacy_hint(local_loader))
     return True
 
 
