@@ -143,6 +143,16 @@ def test_dense_default_pruning_matches_scipy():
     assert_same_total(dense_total(cost, pi), scipy_dense(cost))
 
 
+@pytest.mark.parametrize('s,t', [(512, 2048), (500, 2048)])
+def test_dense_readme_size_matches_scipy(s, t):
+    # The size the README's speed claim is about (ResNet-50 -> ResNet-18's
+    # last stage), and its uneven variant (groups of 4 and 5).
+    cost = np.random.default_rng(s).random((s, t))
+    pi = match_channels(cost)
+    assert_balanced(pi, s, t)
+    assert_same_total(dense_total(cost, pi), scipy_dense(cost))
+
+
 @pytest.mark.parametrize('s,t', [(32, 96), (30, 100)])
 def test_dense_pricing_matches_scipy(s, t, few_candidates):
     cost = np.random.default_rng(3).random((s, t))
