@@ -25,8 +25,9 @@ Shims
 ``checkpoint_safe_load``
     torch >= 2.6 loads with ``weights_only=True``. The non-tensor types that
     MMEngine writes into a checkpoint (its ``HistoryBuffer`` and the NumPy
-    arrays, scalars and dtypes inside it) are allow-listed. ``builtins.getattr``
-    is deliberately *not*: it would let a crafted file reach any callable.
+    arrays, scalars and dtypes inside it) are allow-listed.
+    ``builtins.getattr`` is deliberately *not*: it would let a crafted file
+    reach any callable.
 ``history_buffer_pickle``
     MMEngine pickles ``HistoryBuffer._statistics_methods`` (functions, stored
     by pickle as ``getattr(HistoryBuffer, 'min')``). They are class-level

@@ -79,7 +79,8 @@ def test_quantizer_build_fails_clearly():
                 type='mmrazor.TorchNativeQuantizer',
                 global_qconfig=dict(
                     w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-                    a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
+                    a_observer=dict(
+                        type='mmrazor.MovingAverageMinMaxObserver'),
                     w_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     a_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     w_qscheme=dict(qdtype='qint8', bit=8, is_symmetry=True),
