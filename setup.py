@@ -42,6 +42,9 @@ setup(
     packages=find_packages(include=['mgd_plugin', 'mgd_plugin.*']),
     python_requires='>=3.9',
     install_requires=INSTALL_REQUIRES,
-    extras_require={'tests': ['pytest>=7']},
+    extras_require={
+        # pytest-timeout: pytest.ini fails a hanging test instead of CI.
+        'tests': ['pytest>=7', 'pytest-timeout>=2.1'],
+    },
     zip_safe=False,
 )
