@@ -3,6 +3,7 @@ import io
 import os
 import os.path as osp
 import pickle
+import socket
 import subprocess
 import sys
 
@@ -249,6 +250,32 @@ def test_interrupted_local_write_keeps_the_previous_file(tmp_path,
     assert os.listdir(tmp_path) == ['epoch_1.pth']
     assert (CheckpointHook._save_checkpoint_with_step is
             compat._save_checkpoint_with_step)
+
+
+def test_a_write_removes_only_the_temporaries_of_dead_writers(tmp_path):
+    """A write killed before its rename (SIGKILL) leaves its temporary; the
+    next write into that directory removes it, and only it."""
+    from mmengine.fileio import get_file_backend
+    host = socket.gethostname()
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    live = subprocess.Popen(['sleep', '60'])
+    try:
+        names = dict(
+            dead=f'.epoch_1.pth.{dead.pid}@{host}.part',
+            live=f'.epoch_1.pth.{live.pid}@{host}.part',
+            other_host=f'.epoch_1.pth.{dead.pid}@elsewhere.part',
+            not_ours='.epoch_1.pth.part')
+        for name in names.values():
+            (tmp_path / name).write_bytes(b'partial')
+        get_file_backend(str(tmp_path)).put(b'new',
+                                            str(tmp_path / 'epoch_2.pth'))
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(os.listdir(tmp_path)) == sorted([
+        names['live'], names['other_host'], names['not_ours'], 'epoch_2.pth'
+    ])
 
 
 def test_mmpretrain_base_configs_resolve_without_pkg_resources(tmp_path):
