@@ -45,6 +45,8 @@ setup(
     extras_require={
         # pytest-timeout: pytest.ini fails a hanging test instead of CI.
         'tests': ['pytest>=7', 'pytest-timeout>=2.1'],
+        # tools/misc/run_mutation_tests.sh; not part of CI.
+        'mutation': ['mutmut>=3.8,<4'],
     },
     zip_safe=False,
 )

@@ -48,9 +48,8 @@ class EpochSeedHook(Hook):
     ``(seed, rank, worker id)`` when it starts, which is the same on resume
     for workers restarted every epoch; persistent workers
     (``persistent_workers=True``) carry their generators from epoch to
-    epoch, and after a resume their random transforms differ.
-
-    Only epoch-based training loops call it once per epoch.
+    epoch, and after a resume their random transforms differ. Nor is an
+    iteration-based loop, which calls ``before_train_epoch`` only once.
     """
 
     priority = 'VERY_HIGH'
