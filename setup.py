@@ -68,13 +68,16 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # The packaging tests build this package offline, with the
-        # environment's setuptools (>= 70.1 needs no `wheel` package).
-        'tests': ['pytest>=7', 'setuptools>=70.1'],
+        # environment's setuptools (>= 70.1 needs no `wheel` package);
+        # pytest-timeout: pytest.ini fails a hanging test instead of CI.
+        'tests': ['pytest>=7', 'pytest-timeout>=2.1', 'setuptools>=70.1'],
         # The linters and versions of .pre-commit-config.yaml and .ci/run.
         'lint': [
             'flake8==7.3.0', 'isort==5.13.2', 'yapf==0.43.0',
             'pre-commit==4.5.1'
         ],
+        # tools/misc/run_mutation_tests.sh; not part of CI.
+        'mutation': ['mutmut>=3.8,<4'],
     },
     zip_safe=False,
 )

@@ -61,7 +61,12 @@ Shims
     rewrites ``last_checkpoint`` in place, so with ``max_keep_ckpts=1`` a kill
     while saving left no checkpoint at all, and a kill at the wrong moment an
     empty pointer that ``--resume`` cannot use. The hook's save is reordered:
-    checkpoint, then pointer (atomically), then pruning.
+    checkpoint, then pointer (atomically), then pruning; the checkpoint to
+    prune stays listed in the saved ``keep_ckpt_ids`` until it is deleted,
+    so that a run killed before pruning prunes it on resume. A temporary is
+    named after its writer (``.<target>.<pid>@<host>.part``); a kill
+    (SIGKILL) before the rename leaves it, and the next write into that
+    directory removes the temporaries of this host's dead writers.
 """
 import importlib.abc
 import importlib.machinery
@@ -69,6 +74,8 @@ import importlib.metadata
 import importlib.util
 import os
 import pickle
+import re
+import socket
 import sys
 from typing import Iterable, List, Optional
 
@@ -227,18 +234,10 @@ def _numpy_checkpoint_types() -> list:
     return types
 
 
-def _shim_checkpoint_safe_load() -> bool:
-    if not _torch_at_least('2.6.0'):
-        return False
-    from mmengine.logging import HistoryBuffer
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    torch.serialization.add_safe_globals([HistoryBuffer] +
-                                         _numpy_checkpoint_types())
-
-    local_loader = CheckpointLoader._schemes['']
-    if getattr(local_loader, '_mgd_plugin_wrapped', False):
-        return True
+def _with_legacy_hint(local_loader):
+    """Wrap MMEngine's local checkpoint loader ``(filename, map_location)``
+    so that a checkpoint refused for its pickled ``getattr`` says how to
+    convert it; every other error passes through unchanged."""
 
     def load_from_local(filename, map_location):
         try:
@@ -251,7 +250,23 @@ def _shim_checkpoint_safe_load() -> bool:
                 LEGACY_CHECKPOINT_HINT.format(path=filename)) from error
 
     load_from_local._mgd_plugin_wrapped = True
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return load_from_local
+
+
+def _shim_checkpoint_safe_load() -> bool:
+    if not _torch_at_least('2.6.0'):
+        return False
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    torch.serialization.add_safe_globals([HistoryBuffer] +
+                                         _numpy_checkpoint_types())
+
+    local_loader = CheckpointLoader._schemes['']
+    if getattr(local_loader, '_mgd_plugin_wrapped', False):
+        return True
+    CheckpointLoader.register_scheme(
+        prefixes='', force=True)(_with_legacy_hint(local_loader))
     return True
 
 
@@ -359,13 +374,57 @@ def _shim_package_lookup() -> bool:
 # --------------------------------------------------------------------------
 # Atomic local writes
 # --------------------------------------------------------------------------
+# The temporary of a write names its writer: ``.<target>.<pid>@<host>.part``.
+_TEMPORARY = re.compile(r'^\..+\.(?P<pid>\d+)@(?P<host>[^@/]+)\.part$')
+
+
+def _temporary_path(filepath: str) -> str:
+    # Beside the target (same file system, so the rename is atomic).
+    directory, name = os.path.split(os.path.abspath(filepath))
+    return os.path.join(directory,
+                        f'.{name}.{os.getpid()}@{socket.gethostname()}.part')
+
+
+def _is_running(pid: int) -> bool:
+    if os.name == 'nt':
+        return True  # os.kill(pid, 0) would terminate it there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove_dead_temporaries(directory: str) -> None:
+    """Remove the temporaries of writes that were killed before their
+    rename (SIGKILL, an out-of-memory kill, a node failure), which no
+    ``except`` clause can clean up: those of this host whose writer process
+    is gone. Others (a live writer, another host on a shared file system)
+    are left alone."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    host = socket.gethostname()
+    for name in names:
+        match = _TEMPORARY.match(name)
+        if (match is None or match.group('host') != host
+                or _is_running(int(match.group('pid')))):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass  # another process cleaned it first
+
+
 def _write_atomically(filepath: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    # Beside the target (same file system, so the rename is atomic);
+    _remove_dead_temporaries(directory)
     # open() rather than mkstemp() keeps the user's umask permissions.
-    tmp_path = os.path.join(
-        directory, f'.{os.path.basename(filepath)}.{os.getpid()}.part')
+    tmp_path = _temporary_path(filepath)
     try:
         with open(tmp_path, 'wb') as f:
             f.write(data)
@@ -386,15 +445,19 @@ def _save_checkpoint_with_step(self, runner, step, meta):
 
     stale_step = None
     # The kept-ids list is updated before saving, as upstream does, because
-    # the checkpoint carries it (resume prunes by it); only the deletion
-    # waits until the new checkpoint and the pointer are on disk.
+    # the checkpoint carries it: a resumed CheckpointHook deletes the ids
+    # beyond max_keep_ckpts at the front of that list. The checkpoint to
+    # prune stays in the saved list, so that a run killed before pruning it
+    # prunes it on resume; the deletion itself waits until the new
+    # checkpoint and the pointer are on disk.
     if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
                                         self.keep_ckpt_ids[-1] == step):
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
             stale_step = self.keep_ckpt_ids.popleft()
         self.keep_ckpt_ids.append(step)
-        runner.message_hub.update_info('keep_ckpt_ids',
-                                       list(self.keep_ckpt_ids))
+        runner.message_hub.update_info(
+            'keep_ckpt_ids', ([] if stale_step is None else [stale_step]) +
+            list(self.keep_ckpt_ids))
 
     ckpt_filename = self.filename_tmpl.format(step)
     self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
@@ -410,19 +473,21 @@ def _save_checkpoint_with_step(self, runner, step, meta):
         backend_args=self.backend_args,
         **self.args)
 
-    if not is_main_process():
-        return
-    _write_atomically(
-        os.path.join(runner.work_dir, 'last_checkpoint'),
-        str(self.last_ckpt).encode('utf-8'))
+    if is_main_process():
+        _write_atomically(
+            os.path.join(runner.work_dir, 'last_checkpoint'),
+            str(self.last_ckpt).encode('utf-8'))
+        if stale_step is not None:
+            stale = self.file_backend.join_path(
+                self.out_dir, self.filename_tmpl.format(stale_step))
+            if self.file_backend.isfile(stale):
+                self.file_backend.remove(stale)
+            elif self.file_backend.isdir(stale):
+                # DeepSpeed checkpoints are directories.
+                self.file_backend.rmtree(stale)
     if stale_step is not None:
-        stale = self.file_backend.join_path(
-            self.out_dir, self.filename_tmpl.format(stale_step))
-        if self.file_backend.isfile(stale):
-            self.file_backend.remove(stale)
-        elif self.file_backend.isdir(stale):
-            # DeepSpeed checkpoints are directories.
-            self.file_backend.rmtree(stale)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
 
 
 def _shim_atomic_checkpoint_write() -> bool:

@@ -50,6 +50,21 @@ def _is_local(path) -> bool:
         REMOTE_PREFIXES)
 
 
+def _is_pretrained_init(init_type) -> bool:
+    """Whether an ``init_cfg`` type is MMEngine's ``Pretrained``: by its
+    registered name, with or without a scope (``'mmengine.Pretrained'``),
+    or the class or a subclass (``Config.to_dict`` turns a class into its
+    import path)."""
+    from mmengine.model.weight_init import PretrainedInit
+    from mmengine.utils import get_object_from_string
+    if isinstance(init_type, str):
+        if init_type.rsplit('.', 1)[-1] == 'Pretrained':
+            return True
+        init_type = get_object_from_string(init_type)
+    return isinstance(init_type, type) and issubclass(init_type,
+                                                      PretrainedInit)
+
+
 def _checkpoint_problems(tree: dict) -> List[str]:
     problems = []
     for key_path, node in _walk(tree):
@@ -57,11 +72,13 @@ def _checkpoint_problems(tree: dict) -> List[str]:
             continue
         for key in CHECKPOINT_KEYS:
             value = node.get(key)
-            if key == 'pretrained' and not isinstance(value, str):
-                continue  # booleans select torchvision-style weights
-            if key == 'checkpoint' and node.get('type') != 'Pretrained':
+            # A boolean `pretrained` selects torchvision-style weights.
+            if not _is_local(value):
                 continue
-            if _is_local(value) and not osp.isfile(osp.expanduser(value)):
+            if key == 'checkpoint' and not _is_pretrained_init(
+                    node.get('type')):
+                continue
+            if not osp.isfile(osp.expanduser(value)):
                 where = f'{key_path}.{key}' if key_path else key
                 problems.append(
                     f'{where}: checkpoint file {value!r} does not exist')
