@@ -1,6 +1,5 @@
 """Random draws that depend on the epoch, not on the run's history."""
 import random
-from typing import Optional
 
 import numpy as np
 import torch
