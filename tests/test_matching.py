@@ -77,6 +77,8 @@ def count_solves(monkeypatch):
     real = matching._Problem.solve
 
     def counting(self, rows, cols):
+        # Never parallel arcs: they would only slow the solver down.
+        assert np.unique(rows * self.t + cols).size == rows.size
         calls.append(len(rows))
         return real(self, rows, cols)
 
@@ -330,7 +332,11 @@ def test_pricing_rounds_grow_the_pruned_graph(count_solves, axis):
     cost = hub_costs(s, t, 16, seed=5, axis=axis)
     result = match_channels(cost, sparse=axis == 1)
     assert 1 < len(count_solves) <= matching._MAX_ROUNDS
-    assert all(a < b for a, b in zip(count_solves, count_solves[1:]))
+    # Each round adds arcs for the violated lines only, not for all.
+    lines = s if axis == 1 else t
+    added = np.diff(count_solves)
+    assert (added > 0).all()
+    assert (added < matching._CANDIDATES * lines).all()
     assert count_solves[-1] < s * t
     if axis == 1:
         sparse_check(cost, result)
@@ -386,3 +392,13 @@ def test_error_messages_in_full(sparse):
     with pytest.raises(ValueError) as info:
         match_channels([[0.0, np.nan]], sparse=sparse)
     assert str(info.value) == 'cost matrix contains NaN or infinite values'
+
+
+@pytest.mark.parametrize('sparse', [False, True])
+def test_no_pruning_when_every_arc_is_a_candidate(count_solves, sparse):
+    # _CANDIDATES arcs per line cover whole lines: one full solve.
+    k = matching._CANDIDATES
+    s, t = (k, 3 * k) if not sparse else (3, k)
+    cost = np.random.default_rng(0).random((s, t))
+    match_channels(cost, sparse=sparse)
+    assert count_solves == [s * t]
