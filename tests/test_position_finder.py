@@ -163,7 +163,7 @@ BASE_CONFIGS = {
     'MobileNet-V2': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
     'ShuffleNet-V2':
     'configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
-    'MobileNet-V1': 'tests/data/configs/mgd_resnet50_mobilenet_v1.py',
+    'MobileNet-V1': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
 }
 # (teacher, student): every documented network is on one side. The shipped
 # pairs (and the MobileNet-V1 test config) are found from their configs.

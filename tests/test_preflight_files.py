@@ -67,6 +67,8 @@ def test_ann_file_without_data_root_and_absolute(tmp_path, data_root):
 
 def test_empty_ann_file_means_a_folder_dataset(tmp_path, data_root):
     # MMPretrain's CustomDataset default: scan data_root's class folders.
+    (data_root / 'class_0').mkdir()
+    (data_root / 'class_0' / 'a.png').write_bytes(b'')
     cfg = write_config(
         tmp_path,
         dataloader('train_dataloader', data_root=str(data_root),

@@ -4,6 +4,7 @@ import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
 from mgd_plugin.models.architectures import (AbsMaxPoolReducer,
@@ -344,8 +345,10 @@ def test_margin_defaults_to_no_lower_bound():
     'SparseMatchReducer'
 ])
 def test_registry_build(name):
-    reducer = MODELS.build(
-        dict(type=name, student_channels=2, teacher_channels=6))
+    # In MMRazor's scope, whatever scope earlier tests left current.
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        reducer = MODELS.build(
+            dict(type=name, student_channels=2, teacher_channels=6))
     assert isinstance(reducer, BaseChannelReducer)
     assert type(reducer).__name__ == name
 
