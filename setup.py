@@ -6,7 +6,8 @@ from setuptools import find_packages, setup
 
 def read_version():
     scope = {}
-    with open(osp.join(osp.dirname(__file__), 'mgd_plugin', 'version.py')) as f:
+    path = osp.join(osp.dirname(__file__), 'mgd_plugin', 'version.py')
+    with open(path) as f:
         exec(f.read(), scope)
     return scope['__version__']
 
