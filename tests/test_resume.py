@@ -82,8 +82,7 @@ def test_sigkill_at_every_moment_of_a_save_then_resume(
     writing its successor): after each kill the pointer names a complete
     checkpoint, ``--resume`` continues from it, and what the killed save
     left behind does not pile up: its temporary file is removed by the next
-    write into the work dir, a checkpoint it had not pruned yet by the
-    resumed run.
+    save, a checkpoint it had not pruned yet by the resumed run.
     """
     work_dir = tmp_path / 'work'
 
