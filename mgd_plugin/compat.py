@@ -65,8 +65,9 @@ Shims
     prune stays listed in the saved ``keep_ckpt_ids`` until it is deleted,
     so that a run killed before pruning prunes it on resume. A temporary is
     named after its writer (``.<target>.<pid>@<host>.part``); a kill
-    (SIGKILL) before the rename leaves it, and the next write into that
-    directory removes the temporaries of this host's dead writers.
+    (SIGKILL) before the rename leaves it, and the next checkpoint save
+    removes those of this host's dead writers from the work and checkpoint
+    directories.
 """
 import importlib.abc
 import importlib.machinery
@@ -422,7 +423,6 @@ def _remove_dead_temporaries(directory: str) -> None:
 def _write_atomically(filepath: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    _remove_dead_temporaries(directory)
     # open() rather than mkstemp() keeps the user's umask permissions.
     tmp_path = _temporary_path(filepath)
     try:
@@ -442,6 +442,15 @@ def _save_checkpoint_with_step(self, runner, step, meta):
     crash-safe order: at every instant ``last_checkpoint`` names a complete
     checkpoint that exists."""
     from mmengine.dist import is_main_process
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    if is_main_process():
+        # A save killed before its renames (SIGKILL) left its temporaries.
+        directories = {os.path.abspath(runner.work_dir)}
+        if isinstance(self.file_backend, LocalBackend):
+            directories.add(os.path.abspath(self.out_dir))
+        for directory in directories:
+            _remove_dead_temporaries(directory)
 
     stale_step = None
     # The kept-ids list is updated before saving, as upstream does, because

@@ -81,8 +81,8 @@ def test_sigkill_at_every_moment_of_a_save_then_resume(
     With ``max_keep_ckpts=1`` (upstream deletes the only checkpoint before
     writing its successor): after each kill the pointer names a complete
     checkpoint, ``--resume`` continues from it, and what the killed save
-    left behind (its temporary file, a checkpoint not yet pruned) is
-    cleaned by the next save instead of piling up.
+    left behind does not pile up: its temporary file is removed by the next
+    save, a checkpoint it had not pruned yet by the resumed run.
     """
     work_dir = tmp_path / 'work'
 
