@@ -1,10 +1,10 @@
 """Where the shipped MGD base configs distil, checked on the built models.
 
-For each base config (teacher ResNet-50; students ResNet-18, MobileNet-V2,
-ShuffleNet-V2) the table below documents every position (the same table as
-docs/feature_positions.md). The tests build each algorithm once, give every
-BatchNorm random (trained-like) statistics, run teacher and student with the
-recorders on, and check that:
+For each base config (teacher ResNet-50; students ResNet-18, the plugin's
+MobileNet-V1, MobileNet-V2, ShuffleNet-V2) the table below documents every
+position (the same table as docs/feature_positions.md). The tests build each
+algorithm once, give every BatchNorm random (trained-like) statistics, run
+teacher and student with the recorders on, and check that:
 
 * each recorder sees the documented module, number of calls, channels and
   spatial size, and student and teacher sizes agree at every position;
@@ -13,7 +13,10 @@ recorders on, and check that:
   weights (functional conv + BN, residual add), and the activation of the
   recorded tensor is what the network passes on;
 * every margin BN is a BatchNorm of the teacher with the teacher's channel
-  count, sits in the recorded block, and gave the reducer its margins;
+  count, sits in the recorded block, and gave the reducer its margins; on
+  both sides, the documented BN before the activation (the margin BN the
+  network would give as a teacher) is a BatchNorm with the position's
+  channel count in the producing block;
 * ``matching_pass`` succeeds, installs balanced groups and the MGD losses
   can then be computed.
 """
@@ -48,6 +51,7 @@ class Side:
     size_224: int  # H = W at 224 px
     producer: str  # block/ConvModule recomputed independently
     kind: str  # how to recompute it, see ``recompute``
+    bn: str  # the BatchNorm before the activation (margin BN as a teacher)
 
 
 @dataclass
@@ -60,8 +64,10 @@ class Position:
 def _resnet(block, calls, channels, size):
     # ResNet blocks: the recorded tensor is the input of the shared `relu`
     # at its last call (after the residual add).
+    last_bn = 'bn3' if calls == 3 else 'bn2'
     return Side('ModuleInputs', f'backbone.{block}.relu', calls - 1, 0, calls,
-                channels, size, f'backbone.{block}', 'resnet_block')
+                channels, size, f'backbone.{block}', 'resnet_block',
+                f'backbone.{block}.{last_bn}')
 
 
 def _r50(stage):
@@ -79,13 +85,21 @@ def _r18(stage):
 def _mbv2(layer, channels, size):
     conv_module = f'backbone.layer{layer}.0.conv.0'
     return Side('ModuleOutputs', f'{conv_module}.bn', 0, None, 1, channels,
-                size, conv_module, 'conv_module')
+                size, conv_module, 'conv_module', f'{conv_module}.bn')
+
+
+def _mbv1(layer, channels, size):
+    block = f'backbone.layer{layer}'
+    return Side('ModuleOutputs', f'{block}.pointwise_conv.bn', 0, None, 1,
+                channels, size, block, 'depthwise_separable',
+                f'{block}.pointwise_conv.bn')
 
 
 def _shufflenet(stage, last, channels, size):
     block = f'backbone.layers.{stage}.{last}'
     return Side('ModuleOutputs', f'{block}.branch2.2.bn', 0, None, 1,
-                channels, size, block, 'shufflenet_block')
+                channels, size, block, 'shufflenet_block',
+                f'{block}.branch2.2.bn')
 
 
 def _positions_r50(students, stages):
@@ -100,6 +114,14 @@ CONFIGS = {
     'resnet18':
     ('configs/_base_/models/mgd-amp_resnet50-resnet18.py',
      _positions_r50([_r18(k) for k in range(4)], range(4))),
+    'mobilenet-v1':
+    ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
+     _positions_r50([
+         _mbv1(3, 128, 56),
+         _mbv1(5, 256, 28),
+         _mbv1(11, 512, 14),
+         _mbv1(13, 1024, 7),
+     ], range(4))),
     'mobilenet-v2':
     ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
      _positions_r50([
@@ -148,6 +170,11 @@ def recompute(kind, module, x, out):
     if kind == 'conv_module':
         pre = _conv_bn(x, module.conv, module.bn)
         return pre, out, lambda t: t.clamp(0, 6)  # ReLU6
+    if kind == 'depthwise_separable':
+        dw, pw = module.depthwise_conv, module.pointwise_conv
+        y = F.relu(_conv_bn(x, dw.conv, dw.bn))
+        pre = _conv_bn(y, pw.conv, pw.bn)
+        return pre, out, F.relu
     if kind == 'shufflenet_block':
         assert module.stride == 1
         c = x.size(1) // 2 + x.size(1) % 2
@@ -347,6 +374,24 @@ def test_margin_bns(built):
         reducer = distiller.reducer(p)
         torch.testing.assert_close(reducer.margin, bn_margin(bn).float())
         assert bool((reducer.margin < 0).all())
+
+
+@pytest.mark.parametrize('side', ['student', 'teacher'])
+def test_bn_before_activation(built, side):
+    name, algo, positions, run = built
+    model = getattr(algo, side)
+    for k, doc in enumerate(positions):
+        spec = getattr(doc, side)
+        bn = attrgetter(spec.bn)(model)
+        assert isinstance(bn, _BatchNorm), (name, side, spec.bn)
+        assert bn.num_features == spec.channels
+        assert bn.num_features == getattr(run, side)[k].size(1)
+        assert spec.bn.startswith(spec.producer + '.'), (name, side, k)
+        assert tuple(bn_margin(bn).shape) == (spec.channels, )
+        if spec.recorder_type == 'ModuleOutputs':
+            assert spec.source == spec.bn, (name, side, k)
+        if side == 'teacher':
+            assert spec.bn == doc.margin_bn
 
 
 def test_sizes_at_224(built):

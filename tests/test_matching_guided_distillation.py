@@ -360,3 +360,85 @@ def test_student_export_loads_into_a_plain_mmpretrain_model(algorithm):
             student(images, mode='tensor'),
             algorithm.student(images, mode='tensor'))
     algorithm.train()
+
+
+# --------------------------------------------------------------------------
+# Margins follow the teacher weights actually used
+# --------------------------------------------------------------------------
+def trained_looking_teacher(seed=5):
+    """The tiny teacher with BatchNorm affine parameters far from their
+    initial (1, 0), so that margins from untrained BNs are different."""
+    torch.manual_seed(seed)
+    teacher = MODELS.build(model_cfg().teacher)
+    with torch.no_grad():
+        for module in teacher.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.2, 2.0)
+                module.bias.normal_(0.0, 1.0)
+    return teacher
+
+
+def expected_margins(algo, teacher):
+    from operator import attrgetter
+
+    from mgd_plugin.models.utils import bn_margin
+    return {
+        p.name: bn_margin(attrgetter(p.margin_bn)(teacher))
+        for p in algo.distiller.positions
+    }
+
+
+def assert_margins(algo, expected):
+    for position in algo.distiller.positions:
+        torch.testing.assert_close(
+            algo.distiller.reducer(position).margin, expected[position.name])
+
+
+def test_margins_follow_a_teacher_loaded_by_init_cfg(tmp_path):
+    from conftest import save_model_checkpoint
+    teacher = trained_looking_teacher()
+    path = save_model_checkpoint(teacher, str(tmp_path / 'teacher.pth'))
+    cfg = model_cfg()
+    cfg.teacher.init_cfg = dict(type='Pretrained', checkpoint=path)
+    algo = build(cfg)
+    expected = expected_margins(algo, teacher)
+    # At build the teacher still has its initial BNs ...
+    margin = algo.distiller.reducer(algo.distiller.positions[0]).margin
+    assert not torch.allclose(margin, expected['mgd0_reducer'])
+    # ... the runner loads the weights in init_weights().
+    algo.init_weights()
+    assert_margins(algo, expected)
+
+
+def test_margins_follow_teacher_weights_loaded_after_build():
+    teacher = trained_looking_teacher()
+    algo = build()
+    algo.teacher.load_state_dict(teacher.state_dict())
+    algo.matching_pass([batch(4)], show_progress=False, epoch=1)
+    assert_margins(algo, expected_margins(algo, teacher))
+
+
+def test_margins_follow_init_cfg_through_the_runner(tmp_path,
+                                                    tiny_image_folder):
+    from mmengine.runner import Runner
+
+    from conftest import save_model_checkpoint
+    teacher = trained_looking_teacher()
+    path = save_model_checkpoint(teacher, str(tmp_path / 'teacher.pth'))
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.teacher.init_cfg = dict(type='Pretrained', checkpoint=path)
+    cfg.train_dataloader.dataset.data_root = tiny_image_folder
+    cfg.custom_hooks[0].dataloader.dataset.data_root = tiny_image_folder
+    cfg.train_cfg.max_epochs = 1
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.pop('val_dataloader', None)
+    cfg.pop('val_cfg', None)
+    cfg.pop('val_evaluator', None)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    algo = runner.model
+    assert_margins(algo, expected_margins(algo, teacher))
+    # The teacher itself is frozen: still the loaded weights.
+    for name, value in teacher.state_dict().items():
+        torch.testing.assert_close(algo.teacher.state_dict()[name], value)

@@ -64,3 +64,54 @@ def test_registry_build():
     loss = MODELS.build(dict(type='MatchingGuidedLoss', loss_weight=1e-4))
     assert isinstance(loss, MatchingGuidedLoss)
     assert loss.loss_weight == 1e-4
+
+
+def test_zero_target_counts_only_a_student_above_it():
+    # t == 0 is not "t > 0": a student below a zero target is free, one
+    # above it is pulled down. (Counting t >= 0 would charge 1 + 4 here.)
+    student = torch.tensor([[[[-1.0, -2.0], [0.5, 0.0]]]])
+    target = torch.zeros_like(student)
+    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(
+        0.25)
+
+
+@pytest.mark.parametrize('where', ['student', 'target'])
+def test_nan_in_either_feature_gives_nan(where):
+    # Including at a position that would otherwise be skipped (s <= t <= 0):
+    # a NaN must not hide behind the mask.
+    student = torch.tensor([[[[-3.0, 1.0]]]])
+    target = torch.tensor([[[[-0.5, 1.0]]]])
+    (student if where == 'student' else target)[0, 0, 0, 0] = float('nan')
+    student.requires_grad_()
+    loss = MatchingGuidedLoss()(student, target)
+    assert torch.isnan(loss)
+    loss.backward()
+    assert torch.isnan(student.grad[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize('student_value, target_value', [
+    (0.0, float('inf')),  # t > 0: counted, infinitely far
+    (float('inf'), 1.0),  # s > t: counted
+    (1.0, -float('inf')),  # s > t, the default margin of no lower bound
+])
+def test_an_infinite_counted_difference_gives_inf_not_nan(
+        student_value, target_value):
+    student = torch.tensor([[[[student_value, 1.0]]]])
+    target = torch.tensor([[[[target_value, 0.0]]]])
+    loss = MatchingGuidedLoss()(student, target)
+    assert loss.item() == float('inf')
+
+
+def test_an_infinitely_low_skipped_student_costs_nothing():
+    # s = -inf below a non-positive target: skipped, the loss stays finite.
+    student = torch.tensor([[[[-float('inf'), 2.0]]]])
+    target = torch.tensor([[[[-1.0, 1.0]]]])
+    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(1.0)
+
+
+def test_a_positive_target_below_one_counts_a_lower_student():
+    # t > 0 counts wherever s is: (0.2 - 0.5)^2 + (0.7 - 0.5)^2.
+    student = torch.tensor([[[[0.2, 0.7]]]])
+    target = torch.tensor([[[[0.5, 0.5]]]])
+    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(
+        0.09 + 0.04)

@@ -3,7 +3,9 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
-For a distillation algorithm the test loop evaluates the student.
+For a distillation algorithm the test loop evaluates the student; the
+teacher comes from CHECKPOINT when it holds the teacher's weights, so the
+config's teacher_ckpt file is then not needed.
 """
 import argparse
 import os
@@ -13,6 +15,7 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 import mgd_plugin  # noqa: E402,F401
 from mgd_plugin.utils import check_config  # noqa: E402
+from mgd_plugin.utils import use_checkpoint_teacher  # noqa: E402
 
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
@@ -54,6 +57,9 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    # A distillation checkpoint holds the teacher: its training-time file
+    # (teacher_ckpt) is not needed to evaluate the student.
+    use_checkpoint_teacher(cfg, args.checkpoint)
     # Only the test data is read: training and matching data may be absent.
     check_config(cfg, sections=('model', 'load_from', 'test_dataloader'))
 

@@ -2,8 +2,9 @@
 # with MMRazor's own OverhaulFeatureDistillation, the feature baseline for
 # MGD: same pair, schedule and stage weights. MMRazor takes the margins
 # from the BN that the teacher recorder names, so both networks are
-# recorded at the output of their last block's bn2 in each stage (before
-# the residual add); a 1x1 conv + BN widens the student's channels to the
+# recorded at the output of their last block's bn2 in each stage; MMPretrain
+# adds the shortcut to it in place, so the record is the pre-ReLU stage
+# output that MGD distils (tests/test_configs.py checks it); a 1x1 conv + BN widens the student's channels to the
 # teacher's. OFDLoss divides by its default mul_factor, 1e3.
 _base_ = ['../_base_/distill/resnet18-w16-w4_10e_fashion-mnist-10k.py']
 
@@ -16,23 +17,23 @@ model = dict(
     distiller=dict(
         type='OFDDistiller',
         student_recorders={
-            f'stage{k + 1}':
+            f'stage{k}':
             dict(type='ModuleOutputs', source=f'backbone.layer{k + 1}.1.bn2')
             for k in range(3)
         },
         teacher_recorders={
-            f'stage{k + 1}':
+            f'stage{k}':
             dict(type='ModuleOutputs', source=f'backbone.layer{k + 1}.1.bn2')
             for k in range(3)
         },
         distill_losses={
-            f'loss_ofd{k + 1}': dict(type='OFDLoss',
+            f'loss_ofd{k}': dict(type='OFDLoss',
                                      loss_weight=stage_weights[k])
             for k in range(3)
         },
         connectors={
             **{
-                f'ofd{k + 1}_s': dict(
+                f'ofd{k}_s': dict(
                     type='ConvModuleConnector',
                     in_channel=student_channels[k],
                     out_channel=teacher_channels[k],
@@ -41,19 +42,19 @@ model = dict(
                 for k in range(3)
             },
             **{
-                f'ofd{k + 1}_t': dict(type='OFDTeacherConnector')
+                f'ofd{k}_t': dict(type='OFDTeacherConnector')
                 for k in range(3)
             }
         },
         loss_forward_mappings={
-            f'loss_ofd{k + 1}': dict(
+            f'loss_ofd{k}': dict(
                 s_feature=dict(
                     from_student=True,
-                    recorder=f'stage{k + 1}',
-                    connector=f'ofd{k + 1}_s'),
+                    recorder=f'stage{k}',
+                    connector=f'ofd{k}_s'),
                 t_feature=dict(
                     from_student=False,
-                    recorder=f'stage{k + 1}',
-                    connector=f'ofd{k + 1}_t'))
+                    recorder=f'stage{k}',
+                    connector=f'ofd{k}_t'))
             for k in range(3)
         }))

@@ -9,6 +9,11 @@ import os.path as osp
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+from .state_dict import key_prefixes, read_state_dict
+
+from .dataset_files import dataset_file_problems, downloads_itself
 
 # Keys whose value is a checkpoint file.
 CHECKPOINT_KEYS = ('load_from', 'teacher_ckpt', 'checkpoint', 'pretrained')
@@ -45,6 +50,21 @@ def _is_local(path) -> bool:
         REMOTE_PREFIXES)
 
 
+def _is_pretrained_init(init_type) -> bool:
+    """Whether an ``init_cfg`` type is MMEngine's ``Pretrained``: by its
+    registered name, with or without a scope (``'mmengine.Pretrained'``),
+    or the class or a subclass (``Config.to_dict`` turns a class into its
+    import path)."""
+    from mmengine.model.weight_init import PretrainedInit
+    from mmengine.utils import get_object_from_string
+    if isinstance(init_type, str):
+        if init_type.rsplit('.', 1)[-1] == 'Pretrained':
+            return True
+        init_type = get_object_from_string(init_type)
+    return isinstance(init_type, type) and issubclass(init_type,
+                                                      PretrainedInit)
+
+
 def _checkpoint_problems(tree: dict) -> List[str]:
     problems = []
     for key_path, node in _walk(tree):
@@ -52,11 +72,13 @@ def _checkpoint_problems(tree: dict) -> List[str]:
             continue
         for key in CHECKPOINT_KEYS:
             value = node.get(key)
-            if key == 'pretrained' and not isinstance(value, str):
-                continue  # booleans select torchvision-style weights
-            if key == 'checkpoint' and node.get('type') != 'Pretrained':
+            # A boolean `pretrained` selects torchvision-style weights.
+            if not _is_local(value):
                 continue
-            if _is_local(value) and not osp.isfile(osp.expanduser(value)):
+            if key == 'checkpoint' and not _is_pretrained_init(
+                    node.get('type')):
+                continue
+            if not osp.isfile(osp.expanduser(value)):
                 where = f'{key_path}.{key}' if key_path else key
                 problems.append(
                     f'{where}: checkpoint file {value!r} does not exist')
@@ -67,15 +89,17 @@ def _dataset_problems(tree: dict) -> List[str]:
     problems = []
     for key_path, node in _walk(tree):
         # Every dataset, wherever it sits: the runner's dataloaders, a
-        # hook's dataloader, the members of a wrapper dataset.
+        # hook's dataloader (the MGD matching pass), the members of a
+        # wrapper dataset.
         if not (isinstance(node, dict) and 'type' in node and
-                ('data_root' in node or 'ann_file' in node)):
+                ({'data_root', 'ann_file', 'data_prefix'} & set(node))):
             continue
         data_root = node.get('data_root')
         if isinstance(data_root, str) and data_root and not osp.isdir(
                 osp.expanduser(data_root)):
-            problems.append(f'{key_path}.data_root: directory '
-                            f'{data_root!r} does not exist')
+            if not downloads_itself(node):
+                problems.append(f'{key_path}.data_root: directory '
+                                f'{data_root!r} does not exist')
             continue
         ann_file = node.get('ann_file')
         if isinstance(ann_file, str) and ann_file:
@@ -83,12 +107,20 @@ def _dataset_problems(tree: dict) -> List[str]:
             if not osp.isfile(osp.expanduser(full)):
                 problems.append(f'{key_path}.ann_file: file {full!r} '
                                 'does not exist')
+                continue
+        problems += [
+            f'{key_path}: {problem}'
+            for problem in dataset_file_problems(node)
+        ]
     return problems
 
 
 def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     """Raise :class:`ConfigCheckError` naming every missing checkpoint file
-    and data root/annotation file that ``cfg`` refers to.
+    and data root/annotation file that ``cfg`` refers to, and, for the
+    MMPretrain datasets whose files are known (FashionMNIST/MNIST, CUB,
+    ImageNet and CustomDataset), the files or image folders missing under
+    an existing data root (:func:`dataset_file_problems`).
 
     Args:
         cfg: the merged config.
@@ -109,3 +141,44 @@ def check_config(cfg: Config, sections: Optional[Sequence[str]] = None):
     problems = _checkpoint_problems(tree) + _dataset_problems(tree)
     if problems:
         raise ConfigCheckError('Invalid config:\n  ' + '\n  '.join(problems))
+
+
+def use_checkpoint_teacher(cfg: Config, checkpoint: str) -> bool:
+    """For evaluating ``checkpoint`` with a distillation config: do not load
+    ``model.teacher_ckpt`` when ``checkpoint`` holds the teacher.
+
+    MMRazor's ``SingleTeacherDistill`` loads ``teacher_ckpt`` when it is
+    built, although the runner then loads the whole algorithm, teacher
+    included, from ``checkpoint``. If ``checkpoint`` has ``teacher.*`` keys,
+    ``cfg.model.teacher_ckpt`` is set to None, so the training-time teacher
+    file need not exist any more.
+
+    Returns:
+        bool: whether ``teacher_ckpt`` was dropped.
+
+    Raises:
+        ConfigCheckError: if ``checkpoint`` holds no teacher and
+            ``teacher_ckpt`` is a local file that does not exist.
+    """
+    model = cfg.get('model')
+    if not isinstance(model, dict) or not model.get('teacher_ckpt'):
+        return False
+    if _is_local(checkpoint) and not osp.isfile(osp.expanduser(checkpoint)):
+        return False  # check_config reports load_from
+    _, state_dict = read_state_dict(checkpoint)
+    teacher_ckpt = model['teacher_ckpt']
+    if any(key.startswith('teacher.') for key in state_dict):
+        model['teacher_ckpt'] = None
+        print_log(
+            f'The teacher weights come from {checkpoint}; '
+            f'model.teacher_ckpt ({teacher_ckpt}) is not read.',
+            logger='current')
+        return True
+    if _is_local(teacher_ckpt) and not osp.isfile(
+            osp.expanduser(teacher_ckpt)):
+        raise ConfigCheckError(
+            f'Invalid config:\n  model.teacher_ckpt: checkpoint file '
+            f'{teacher_ckpt!r} does not exist, and {checkpoint} holds no '
+            'teacher weights to use instead (no teacher.* keys; its keys '
+            f'start with {key_prefixes(state_dict)}).')
+    return False

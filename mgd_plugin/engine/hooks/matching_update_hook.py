@@ -3,11 +3,15 @@ import numbers
 from typing import List, Optional, Sequence, Union
 
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 from mmpretrain.registry import HOOKS as MMPRETRAIN_HOOKS
 from mmrazor.registry import HOOKS
+
+from ...datasets import MatchingSubsetSampler
+from .epoch_seed_hook import EpochSeedHook, seed_epoch
 
 
 def log_schedule(max_epochs: int, num_updates: int = 10) -> List[int]:
@@ -42,10 +46,19 @@ class MatchingUpdateHook(Hook):
     continues with, unless the schedule says one is due that was not made
     (a run extended past its planned end).
 
+    Each matching pass sees ``num_samples`` images drawn at random from
+    the whole matching dataset, a fresh subset for every matching, the same
+    for a given (seed, epoch), split disjointly between the ranks
+    (:class:`MatchingSubsetSampler`, whatever sampler the config names).
+
+    Unless the config has an :class:`EpochSeedHook`, it also reseeds the
+    global generators before every epoch as that hook does, so that a
+    resumed run draws what the uninterrupted one would have.
+
     Args:
         dataloader (dict): the matching dataloader config (deterministic,
-            validation-style transforms, no shuffling); built like the
-            runner's dataloaders, partitioned between ranks.
+            validation-style transforms); built like the runner's
+            dataloaders. Its ``sampler`` is replaced.
         num_samples (int): images per matching pass over all ranks.
         interval (int, optional): match before epoch 1, 1 + N, 1 + 2N...
             (the reference: 1 on ImageNet, 2 on CUB-200).
@@ -120,8 +133,8 @@ class MatchingUpdateHook(Hook):
     def before_train(self, runner) -> None:
         algorithm = self._algorithm(runner)
         if not hasattr(algorithm, 'matching_pass'):
-            raise TypeError('MatchingUpdateHook needs a '
-                            'MatchingGuidedDistillation model, got '
+            raise TypeError('MatchingUpdateHook needs a model with a channel '
+                            'matching (e.g. MatchingGuidedDistillation), got '
                             f'{type(algorithm).__name__}')
         self._dataloader = self._build_dataloader(runner.seed)
         # A resumed run's checkpoint already holds the matching made for the
@@ -133,6 +146,12 @@ class MatchingUpdateHook(Hook):
                 and int(algorithm.matching_epoch) != epoch):
             self._match(runner, epoch)
 
+    def before_train_epoch(self, runner) -> None:
+        # The random drop reducer draws from the global generators; without
+        # a reseed from (seed, epoch), a resumed run would draw otherwise.
+        if not any(isinstance(hook, EpochSeedHook) for hook in runner.hooks):
+            seed_epoch(runner)
+
     def after_train_epoch(self, runner) -> None:
         # runner.epoch is still the 0-based index of the finished epoch.
         next_epoch = runner.epoch + 2
@@ -141,13 +160,25 @@ class MatchingUpdateHook(Hook):
             self._match(runner, next_epoch)
 
     def _build_dataloader(self, seed):
+        cfg = dict(self.dataloader_cfg)
+        named = cfg.pop('sampler', None)
+        cfg.pop('batch_sampler', None)
+        if named is not None and named.get('type') not in (
+                'MatchingSubsetSampler', MatchingSubsetSampler):
+            print_log(
+                f'MatchingUpdateHook: the matching dataloader\'s sampler '
+                f'{named.get("type")!r} is replaced by MatchingSubsetSampler '
+                f'({self.num_samples} random images of the whole dataset '
+                'per matching, split between the ranks).',
+                logger='current')
+        cfg['sampler'] = dict(
+            type=MatchingSubsetSampler, num_samples=self.num_samples)
         empty = ValueError("MatchingUpdateHook: the matching dataloader's "
                            'dataset is empty; check custom_hooks[...]'
                            '.dataloader.dataset (data root, split, ann_file, '
                            'indices).')
         try:
-            dataloader = Runner.build_dataloader(self.dataloader_cfg,
-                                                 seed=seed)
+            dataloader = Runner.build_dataloader(cfg, seed=seed)
         except Exception as error:
             # MMEngine's serialisation of an empty data list fails with an
             # unrelated NumPy message; tell that case apart.
@@ -169,8 +200,9 @@ class MatchingUpdateHook(Hook):
             return False
 
     def _match(self, runner, epoch: int) -> None:
+        self._dataloader.sampler.set_epoch(epoch)
         report = self._algorithm(runner).matching_pass(
-            self._dataloader, self.num_samples, self.show_progress, epoch)
+            self._dataloader, show_progress=self.show_progress, epoch=epoch)
         for name, stats in report.items():
             if stats.get('skipped'):
                 continue

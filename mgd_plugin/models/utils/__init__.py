@@ -1,3 +1,4 @@
 from .margin import bn_margin
+from .teacher_checkpoint import TeacherCheckpointError, load_teacher_checkpoint
 
-__all__ = ['bn_margin']
+__all__ = ['bn_margin', 'load_teacher_checkpoint', 'TeacherCheckpointError']

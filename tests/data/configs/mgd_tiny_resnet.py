@@ -67,7 +67,6 @@ custom_hooks = [
         dataloader=dict(
             batch_size=8,
             num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
             dataset=dict(
                 type='mmpretrain.CustomDataset',
                 data_root=None,

@@ -1,0 +1,3 @@
+from .matching_subset_sampler import MatchingSubsetSampler
+
+__all__ = ['MatchingSubsetSampler']
