@@ -3,7 +3,8 @@
 Importing the package first applies :mod:`mgd_plugin.compat` (so that MMRazor
 and MMEngine work on current PyTorch), then registers the plugin's models in
 the ``mmrazor`` registry, its hooks in the ``mmrazor`` and ``mmpretrain``
-registries and its matching sampler in MMEngine's ``DATA_SAMPLERS``.
+registries, its matching sampler in MMEngine's ``DATA_SAMPLERS`` and its
+dataset wrapper in the ``mmpretrain`` registry.
 """
 from . import compat
 

@@ -6,6 +6,13 @@ installed versions (or the behaviour it repairs) and does nothing where it is
 not needed, so upgrading an upstream package that fixes a problem switches
 the matching shim off by itself.
 
+This module must stay importable on its own, without ``mgd_plugin``'s
+``__init__`` (no imports from the package, only the standard library, torch
+and MMEngine): the start-up hook ``_mgd_plugin_startup`` loads it while
+MMRazor is half-way through importing itself, when the package (which
+imports ``mmrazor.models``) cannot be imported yet. See
+:func:`startup_find_spec`.
+
 Shims
 -----
 ``mmrazor_quantization``
@@ -14,6 +21,8 @@ Shims
     so ``import mmrazor.models`` fails. The backend-config module is replaced
     by one exporting the same names; quantization fails with a clear
     :class:`RuntimeError` when it is used, everything else imports and works.
+    Installed by ``import mgd_plugin``, or earlier by the start-up hook when
+    MMRazor is imported first (MMRazor's own ``tools/train.py``).
 ``mmrazor_inplace_walk``
     MMRazor algorithms turn in-place activations off so that recorders keep
     pre-activation tensors, but ``BaseAlgorithm.set_module_inplace_false``
@@ -25,8 +34,9 @@ Shims
 ``checkpoint_safe_load``
     torch >= 2.6 loads with ``weights_only=True``. The non-tensor types that
     MMEngine writes into a checkpoint (its ``HistoryBuffer`` and the NumPy
-    arrays, scalars and dtypes inside it) are allow-listed. ``builtins.getattr``
-    is deliberately *not*: it would let a crafted file reach any callable.
+    arrays, scalars and dtypes inside it) are allow-listed.
+    ``builtins.getattr`` is deliberately *not*: it would let a crafted file
+    reach any callable.
 ``history_buffer_pickle``
     MMEngine pickles ``HistoryBuffer._statistics_methods`` (functions, stored
     by pickle as ``getattr(HistoryBuffer, 'min')``). They are class-level
@@ -51,7 +61,13 @@ Shims
     rewrites ``last_checkpoint`` in place, so with ``max_keep_ckpts=1`` a kill
     while saving left no checkpoint at all, and a kill at the wrong moment an
     empty pointer that ``--resume`` cannot use. The hook's save is reordered:
-    checkpoint, then pointer (atomically), then pruning.
+    checkpoint, then pointer (atomically), then pruning; the checkpoint to
+    prune stays listed in the saved ``keep_ckpt_ids`` until it is deleted,
+    so that a run killed before pruning prunes it on resume. A temporary is
+    named after its writer (``.<target>.<pid>@<host>.part``); a kill
+    (SIGKILL) before the rename leaves it, and the next checkpoint save
+    removes those of this host's dead writers from the work and checkpoint
+    directories.
 """
 import importlib.abc
 import importlib.machinery
@@ -59,8 +75,10 @@ import importlib.metadata
 import importlib.util
 import os
 import pickle
+import re
+import socket
 import sys
-from typing import List
+from typing import Iterable, List, Optional
 
 import torch
 from mmengine.utils import digit_version
@@ -125,16 +143,48 @@ class _QuantizationStubLoader(importlib.abc.MetaPathFinder,
         module.__all__ = names
 
 
+_QUANTIZATION_STUB = _QuantizationStubLoader()
+
+
 def _shim_mmrazor_quantization() -> bool:
     mmrazor_version = _dist_version('mmrazor')
-    if (mmrazor_version is None
-            or mmrazor_version > digit_version('1.0.0')
-            or not _torch_at_least('2.1.0')
-            or QUANT_BACKEND_MODULE in sys.modules):
+    if (mmrazor_version is None or mmrazor_version > digit_version('1.0.0')
+            or not _torch_at_least('2.1.0')):
         return False
-    if not any(isinstance(f, _QuantizationStubLoader) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuantizationStubLoader())
+    imported = sys.modules.get(QUANT_BACKEND_MODULE)
+    if imported is not None:
+        # Too late to replace it; it is the stub if the start-up hook was
+        # first.
+        return isinstance(
+            getattr(imported.__spec__, 'loader', None),
+            _QuantizationStubLoader)
+    if _QUANTIZATION_STUB not in sys.meta_path:
+        sys.meta_path.insert(0, _QUANTIZATION_STUB)
     return True
+
+
+# The shims that may run while MMRazor is half imported: they import
+# nothing from MMRazor. package_lookup comes along because MMRazor's own
+# tools read the config (and its ``mmpretrain::`` bases) before the
+# config's ``custom_imports`` can import mgd_plugin.
+STARTUP_SHIMS = ('mmrazor_quantization', 'package_lookup')
+
+
+def startup_find_spec(fullname: str, path=None, target=None):
+    """The module spec that the start-up hook hands to Python for
+    MMRazor's quantization tables.
+
+    ``_mgd_plugin_startup`` (run by ``mgd_plugin_startup.pth`` when Python
+    starts) calls this when ``QUANT_BACKEND_MODULE`` is imported before
+    ``mgd_plugin`` is. It applies :data:`STARTUP_SHIMS`.
+
+    Returns:
+        ModuleSpec | None: the stub's spec where the ``mmrazor_quantization``
+        shim applies; None otherwise, so that the real module is imported.
+    """
+    if 'mmrazor_quantization' not in apply(STARTUP_SHIMS):
+        return None
+    return _QUANTIZATION_STUB.find_spec(fullname, path, target)
 
 
 def _shim_mmrazor_inplace_walk() -> bool:
@@ -185,18 +235,10 @@ def _numpy_checkpoint_types() -> list:
     return types
 
 
-def _shim_checkpoint_safe_load() -> bool:
-    if not _torch_at_least('2.6.0'):
-        return False
-    from mmengine.logging import HistoryBuffer
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    torch.serialization.add_safe_globals([HistoryBuffer] +
-                                         _numpy_checkpoint_types())
-
-    local_loader = CheckpointLoader._schemes['']
-    if getattr(local_loader, '_mgd_plugin_wrapped', False):
-        return True
+def _with_legacy_hint(local_loader):
+    """Wrap MMEngine's local checkpoint loader ``(filename, map_location)``
+    so that a checkpoint refused for its pickled ``getattr`` says how to
+    convert it; every other error passes through unchanged."""
 
     def load_from_local(filename, map_location):
         try:
@@ -209,7 +251,23 @@ def _shim_checkpoint_safe_load() -> bool:
                 LEGACY_CHECKPOINT_HINT.format(path=filename)) from error
 
     load_from_local._mgd_plugin_wrapped = True
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    return load_from_local
+
+
+def _shim_checkpoint_safe_load() -> bool:
+    if not _torch_at_least('2.6.0'):
+        return False
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    torch.serialization.add_safe_globals([HistoryBuffer] +
+                                         _numpy_checkpoint_types())
+
+    local_loader = CheckpointLoader._schemes['']
+    if getattr(local_loader, '_mgd_plugin_wrapped', False):
+        return True
+    CheckpointLoader.register_scheme(
+        prefixes='', force=True)(_with_legacy_hint(local_loader))
     return True
 
 
@@ -317,13 +375,56 @@ def _shim_package_lookup() -> bool:
 # --------------------------------------------------------------------------
 # Atomic local writes
 # --------------------------------------------------------------------------
+# The temporary of a write names its writer: ``.<target>.<pid>@<host>.part``.
+_TEMPORARY = re.compile(r'^\..+\.(?P<pid>\d+)@(?P<host>[^@/]+)\.part$')
+
+
+def _temporary_path(filepath: str) -> str:
+    # Beside the target (same file system, so the rename is atomic).
+    directory, name = os.path.split(os.path.abspath(filepath))
+    return os.path.join(directory,
+                        f'.{name}.{os.getpid()}@{socket.gethostname()}.part')
+
+
+def _is_running(pid: int) -> bool:
+    if os.name == 'nt':
+        return True  # os.kill(pid, 0) would terminate it there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove_dead_temporaries(directory: str) -> None:
+    """Remove the temporaries of writes that were killed before their
+    rename (SIGKILL, an out-of-memory kill, a node failure), which no
+    ``except`` clause can clean up: those of this host whose writer process
+    is gone. Others (a live writer, another host on a shared file system)
+    are left alone."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    host = socket.gethostname()
+    for name in names:
+        match = _TEMPORARY.match(name)
+        if (match is None or match.group('host') != host
+                or _is_running(int(match.group('pid')))):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass  # another process cleaned it first
+
+
 def _write_atomically(filepath: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    # Beside the target (same file system, so the rename is atomic);
     # open() rather than mkstemp() keeps the user's umask permissions.
-    tmp_path = os.path.join(
-        directory, f'.{os.path.basename(filepath)}.{os.getpid()}.part')
+    tmp_path = _temporary_path(filepath)
     try:
         with open(tmp_path, 'wb') as f:
             f.write(data)
@@ -341,18 +442,31 @@ def _save_checkpoint_with_step(self, runner, step, meta):
     crash-safe order: at every instant ``last_checkpoint`` names a complete
     checkpoint that exists."""
     from mmengine.dist import is_main_process
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    if is_main_process():
+        # A save killed before its renames (SIGKILL) left its temporaries.
+        directories = {os.path.abspath(runner.work_dir)}
+        if isinstance(self.file_backend, LocalBackend):
+            directories.add(os.path.abspath(self.out_dir))
+        for directory in directories:
+            _remove_dead_temporaries(directory)
 
     stale_step = None
     # The kept-ids list is updated before saving, as upstream does, because
-    # the checkpoint carries it (resume prunes by it); only the deletion
-    # waits until the new checkpoint and the pointer are on disk.
+    # the checkpoint carries it: a resumed CheckpointHook deletes the ids
+    # beyond max_keep_ckpts at the front of that list. The checkpoint to
+    # prune stays in the saved list, so that a run killed before pruning it
+    # prunes it on resume; the deletion itself waits until the new
+    # checkpoint and the pointer are on disk.
     if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
                                         self.keep_ckpt_ids[-1] == step):
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
             stale_step = self.keep_ckpt_ids.popleft()
         self.keep_ckpt_ids.append(step)
-        runner.message_hub.update_info('keep_ckpt_ids',
-                                       list(self.keep_ckpt_ids))
+        runner.message_hub.update_info(
+            'keep_ckpt_ids', ([] if stale_step is None else [stale_step]) +
+            list(self.keep_ckpt_ids))
 
     ckpt_filename = self.filename_tmpl.format(step)
     self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
@@ -368,19 +482,21 @@ def _save_checkpoint_with_step(self, runner, step, meta):
         backend_args=self.backend_args,
         **self.args)
 
-    if not is_main_process():
-        return
-    _write_atomically(
-        os.path.join(runner.work_dir, 'last_checkpoint'),
-        str(self.last_ckpt).encode('utf-8'))
+    if is_main_process():
+        _write_atomically(
+            os.path.join(runner.work_dir, 'last_checkpoint'),
+            str(self.last_ckpt).encode('utf-8'))
+        if stale_step is not None:
+            stale = self.file_backend.join_path(
+                self.out_dir, self.filename_tmpl.format(stale_step))
+            if self.file_backend.isfile(stale):
+                self.file_backend.remove(stale)
+            elif self.file_backend.isdir(stale):
+                # DeepSpeed checkpoints are directories.
+                self.file_backend.rmtree(stale)
     if stale_step is not None:
-        stale = self.file_backend.join_path(
-            self.out_dir, self.filename_tmpl.format(stale_step))
-        if self.file_backend.isfile(stale):
-            self.file_backend.remove(stale)
-        elif self.file_backend.isdir(stale):
-            # DeepSpeed checkpoints are directories.
-            self.file_backend.rmtree(stale)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
 
 
 def _shim_atomic_checkpoint_write() -> bool:
@@ -412,13 +528,23 @@ _SHIMS = [
 ]
 
 
-def apply() -> List[str]:
-    """Install every shim the installed versions need; idempotent.
+def apply(names: Optional[Iterable[str]] = None) -> List[str]:
+    """Install the shims the installed versions need; idempotent.
+
+    Args:
+        names (Iterable[str], optional): only these shims. Defaults to all.
 
     Returns:
         list[str]: the names of the shims active in this process.
     """
+    if names is not None:
+        names = set(names)
+        unknown = names - {name for name, _ in _SHIMS}
+        if unknown:
+            raise ValueError(f'Unknown compatibility shims: {sorted(unknown)}')
     for name, shim in _SHIMS:
+        if names is not None and name not in names:
+            continue
         if name not in APPLIED and shim():
             APPLIED.append(name)
     return list(APPLIED)

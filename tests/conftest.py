@@ -12,6 +12,25 @@ if REPO_ROOT not in sys.path:
 
 import mgd_plugin  # noqa: E402,F401  (compat layer before mmrazor.models)
 
+PYTHON_ON_SITE = osp.join(REPO_ROOT, 'tests', 'python_on_site.py')
+
+
+def bare_python(site_dir=''):
+    """The start of a command that runs this interpreter with the packages it
+    imports from but no ``.pth`` file of its site-packages run: in
+    particular, without the start-up hook of an mgd_plugin installed there
+    (``mgd_plugin_startup.pth``) and without this checkout on the path.
+    ``site_dir``, if given, is processed the way Python processes
+    site-packages when it starts, and searched first. Append ``-c CODE`` or
+    ``SCRIPT [ARGS]``.
+    """
+    checkout = {REPO_ROOT, osp.join(REPO_ROOT, 'tests')}
+    # This process's path, not just site.getsitepackages(): it also has the
+    # directories that .pth files of the site-packages added.
+    packages = os.pathsep.join(
+        p for p in sys.path if p and osp.abspath(p) not in checkout)
+    return [sys.executable, '-S', PYTHON_ON_SITE, site_dir, packages]
+
 
 def write_image_folder(root, num_classes=3, per_class=8, size=32, seed=0):
     """Write ``num_classes * per_class`` PNG images, one folder per class.

@@ -1,6 +1,7 @@
 """Hooks that the tests load into real training runs (via custom_imports)."""
 import os
 import os.path as osp
+import signal
 
 import torch
 from mmengine.dist import get_rank, get_world_size
@@ -75,3 +76,68 @@ class CrashDuringSaveHook(Hook):
             return real_fsync(fd)
 
         os.fsync = interrupted
+
+
+def _kill_self():
+    # SIGKILL cannot be caught: no cleanup handler, no exit hook runs.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module()
+class KillAfterEpochHook(Hook):
+    """SIGKILL the run once ``epoch`` (1-based) is trained and saved."""
+
+    priority = 'LOWEST'  # after CheckpointHook's after_train_epoch
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == self.epoch:
+            _kill_self()
+
+
+@HOOKS.register_module()
+class KillDuringSaveHook(Hook):
+    """SIGKILL the run at one point of saving ``epoch`` (1-based).
+
+    Saving writes the checkpoint and then the ``last_checkpoint`` pointer,
+    each to a temporary file that is fsynced and renamed, then prunes old
+    checkpoints. ``at`` names the moment:
+
+    - ``'checkpoint'``: the checkpoint's bytes are written, not renamed;
+    - ``'before_pointer'``: the checkpoint is renamed, the pointer not begun;
+    - ``'pointer'``: the pointer's bytes are written, not renamed;
+    - ``'before_prune'``: the pointer is renamed, nothing pruned yet.
+    """
+
+    MOMENTS = {
+        'checkpoint': ('fsync', 1),
+        'before_pointer': ('replace', 1),
+        'pointer': ('fsync', 2),
+        'before_prune': ('replace', 2),
+    }
+
+    def __init__(self, epoch, at):
+        self.epoch = epoch
+        self.call, self.count = self.MOMENTS[at]
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if runner.epoch + 1 != self.epoch:
+            return
+        calls = dict(fsync=0, replace=0)
+        real = dict(fsync=os.fsync, replace=os.replace)
+
+        def counted(name):
+
+            def call(*args):
+                result = real[name](*args)
+                calls[name] += 1
+                if name == self.call and calls[name] == self.count:
+                    _kill_self()
+                return result
+
+            return call
+
+        os.fsync = counted('fsync')
+        os.replace = counted('replace')

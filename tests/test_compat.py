@@ -1,7 +1,9 @@
 """The compatibility layer (mgd_plugin/compat.py), each shim proven."""
 import io
+import os
 import os.path as osp
 import pickle
+import socket
 import subprocess
 import sys
 
@@ -11,8 +13,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import digit_version
 
-from conftest import REPO_ROOT
-
+from conftest import REPO_ROOT, bare_python
 from mgd_plugin import compat
 
 NEW_TORCH = digit_version(torch.__version__) >= digit_version('2.6.0')
@@ -20,6 +21,12 @@ NEW_TORCH = digit_version(torch.__version__) >= digit_version('2.6.0')
 
 def python(code):
     return subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def bare_python_run(code):
+    """Python without site-packages' .pth files (no start-up hook)."""
+    return subprocess.run(bare_python() + ['-c', code], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -37,10 +44,29 @@ def test_mmrazor_imports_whatever_the_import_order(order):
 @pytest.mark.skipif(
     digit_version(torch.__version__) < digit_version('2.1.0'),
     reason='upstream MMRazor imports by itself before torch 2.1')
-def test_mmrazor_models_fails_without_the_shim():
-    # Proves the shim is what makes the import above work.
-    proc = python('import mmrazor.models')
+def test_mmrazor_models_fails_without_the_shim_and_imports_with_it_alone():
+    # Without any shim, the import dies where the shim acts: building the
+    # quantization backend tables from torch internals that are gone. Bare:
+    # an installed mgd_plugin's start-up hook would apply the shim.
+    proc = bare_python_run('import mmrazor.models')
     assert proc.returncode != 0
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.startswith('ImportError'), proc.stderr[-3000:]
+    assert 'mmrazor/structures/quantization/backend_config/' in proc.stderr
+    # The quantization shim alone (compat.py loaded as a file, so that no
+    # other shim runs) is enough for the import.
+    proc = bare_python_run(
+        'import importlib.util, sys\n'
+        'spec = importlib.util.spec_from_file_location(\n'
+        '    "standalone_compat", "mgd_plugin/compat.py")\n'
+        'compat = importlib.util.module_from_spec(spec)\n'
+        'spec.loader.exec_module(compat)\n'
+        'assert compat._shim_mmrazor_quantization()\n'
+        'import mmrazor.models, mmrazor.engine\n'
+        'assert "mgd_plugin" not in sys.modules\n'
+        'print("imported")\n')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'imported' in proc.stdout
 
 
 def test_quantization_fails_clearly_when_used():
@@ -60,7 +86,8 @@ def test_quantizer_build_fails_clearly():
                 type='mmrazor.TorchNativeQuantizer',
                 global_qconfig=dict(
                     w_observer=dict(type='mmrazor.PerChannelMinMaxObserver'),
-                    a_observer=dict(type='mmrazor.MovingAverageMinMaxObserver'),
+                    a_observer=dict(
+                        type='mmrazor.MovingAverageMinMaxObserver'),
                     w_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     a_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     w_qscheme=dict(qdtype='qint8', bit=8, is_symmetry=True),
@@ -126,7 +153,7 @@ def test_legacy_checkpoint_is_refused_with_a_conversion_hint(tmp_path):
     assert loaded['message_hub']['log'].mean() == pytest.approx(1.5)
 
 
-def test_unrelated_unpickling_errors_pass_through(tmp_path):
+def test_unrelated_unpickling_errors_pass_through(tmp_path, capsys):
     path = tmp_path / 'evil.pth'
 
     class Evil:
@@ -137,16 +164,137 @@ def test_unrelated_unpickling_errors_pass_through(tmp_path):
     if NEW_TORCH:
         with pytest.raises(pickle.UnpicklingError, match='print'):
             CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+        assert 'owned' not in capsys.readouterr().out
+    else:
+        # Before torch 2.6 MMEngine loads with weights_only=False; the shim
+        # stays off and loading is upstream's.
+        assert 'checkpoint_safe_load' not in compat.APPLIED
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+        assert 'owned' in capsys.readouterr().out
 
 
-def test_apply_is_idempotent():
-    before = list(compat.APPLIED)
-    assert compat.apply() == before
-    assert 'cpu_distributed' in before
-    assert 'atomic_checkpoint_write' in before
-    if NEW_TORCH:
-        assert 'checkpoint_safe_load' in before
-        assert 'history_buffer_pickle' in before
+@pytest.mark.parametrize('message, converted', [
+    ('Weights only load failed ... GLOBAL builtins.getattr', True),
+    ('Weights only load failed ... GLOBAL builtins.print', False),
+    ('invalid load key', False),
+])
+def test_legacy_hint_only_for_the_getattr_refusal(message, converted):
+    # The wrapper itself, on every torch version.
+    def refusing_loader(filename, map_location):
+        raise pickle.UnpicklingError(message)
+
+    load = compat._with_legacy_hint(refusing_loader)
+    expected = RuntimeError if converted else pickle.UnpicklingError
+    with pytest.raises(expected) as info:
+        load('old.pth', 'cpu')
+    if converted:
+        assert 'old.pth' in str(info.value)
+        assert 'convert_legacy_checkpoint.py old.pth' in str(info.value)
+        assert isinstance(info.value.__cause__, pickle.UnpicklingError)
+    else:
+        assert str(info.value) == message
+    assert compat._with_legacy_hint(lambda f, m: (f, m))('a', 'cpu') == (
+        'a', 'cpu')
+
+
+def _patch_points():
+    """Every upstream attribute a shim replaces with a wrapper."""
+    from mmengine.dist import utils as dist_utils
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    from mmengine.hooks import CheckpointHook
+    from mmengine.model import MMDistributedDataParallel
+    return dict(
+        put=LocalBackend.put,
+        save=CheckpointHook._save_checkpoint_with_step,
+        loader=CheckpointLoader._schemes[''],
+        init_dist=dist_utils._init_dist_pytorch,
+        ddp_init=MMDistributedDataParallel.__init__,
+        getstate=HistoryBuffer.__getstate__,
+        quantization_finders=sum(
+            isinstance(f, compat._QuantizationStubLoader)
+            for f in sys.meta_path))
+
+
+def test_the_shims_active_on_this_version():
+    applied = set(compat.APPLIED)
+    assert {'cpu_distributed', 'atomic_checkpoint_write'} <= applied
+    assert ('checkpoint_safe_load' in applied) == NEW_TORCH
+    assert ('history_buffer_pickle' in applied) == NEW_TORCH
+    assert compat.apply() == compat.APPLIED
+
+
+def test_reapplying_wraps_nothing_twice(monkeypatch):
+    # As if the module were imported afresh (a reload, a second copy):
+    # every shim runs again, and must find its own work already done.
+    before = _patch_points()
+    monkeypatch.setattr(compat, 'APPLIED', [])
+    compat.apply()
+    assert _patch_points() == before
+    assert before['quantization_finders'] <= 1
+
+
+def test_interrupted_local_write_keeps_the_previous_file(tmp_path,
+                                                         monkeypatch):
+    """The atomic_checkpoint_write shim's effect on MMEngine's file I/O."""
+    from mmengine.fileio import get_file_backend
+    from mmengine.hooks import CheckpointHook
+    target = tmp_path / 'epoch_1.pth'
+    target.write_bytes(b'complete')
+    backend = get_file_backend(str(target))
+
+    def killed(fd):
+        raise KeyboardInterrupt('killed while writing')
+
+    monkeypatch.setattr(os, 'fsync', killed)
+    with pytest.raises(KeyboardInterrupt):
+        backend.put(b'half-written', str(target))
+    assert target.read_bytes() == b'complete'
+    assert os.listdir(tmp_path) == ['epoch_1.pth']
+    monkeypatch.undo()
+    backend.put(b'new', str(target))
+    assert target.read_bytes() == b'new'
+    assert os.listdir(tmp_path) == ['epoch_1.pth']
+    assert (CheckpointHook._save_checkpoint_with_step is
+            compat._save_checkpoint_with_step)
+
+
+def test_only_the_temporaries_of_dead_writers_are_removed(tmp_path):
+    """A write killed before its rename (SIGKILL) leaves its temporary;
+    the next checkpoint save removes it (tests/test_resume.py), and only
+    it."""
+    host = socket.gethostname()
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    live = subprocess.Popen(['sleep', '60'])
+    try:
+        names = dict(
+            dead=f'.epoch_1.pth.{dead.pid}@{host}.part',
+            live=f'.epoch_1.pth.{live.pid}@{host}.part',
+            other_host=f'.epoch_1.pth.{dead.pid}@elsewhere.part',
+            not_ours='.epoch_1.pth.part')
+        for name in names.values():
+            (tmp_path / name).write_bytes(b'partial')
+        (tmp_path / 'epoch_2.pth').write_bytes(b'complete')
+        compat._remove_dead_temporaries(str(tmp_path))
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(os.listdir(tmp_path)) == sorted([
+        names['live'], names['other_host'], names['not_ours'], 'epoch_2.pth'
+    ])
+
+
+def test_mmpretrain_base_configs_resolve_without_pkg_resources(tmp_path):
+    """The package_lookup shim's effect (or upstream's, where it is off)."""
+    from mmengine.config import Config
+    from mmengine.utils import get_installed_path
+    import mmpretrain
+    assert get_installed_path('mmpretrain') == osp.dirname(
+        mmpretrain.__file__)
+    path = tmp_path / 'config.py'
+    path.write_text("_base_ = ['mmpretrain::_base_/default_runtime.py']\n")
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == 'mmpretrain'
 
 
 def test_cpu_ddp_wrapper_drops_device_ids():

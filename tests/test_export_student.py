@@ -186,18 +186,22 @@ def test_exported_student_is_a_plain_mmpretrain_model(trained, tmp_path):
 
     # MMPretrain builds it from the config alone, and gives the
     # predictions of the distillation checkpoint's student.
-    model = mmpretrain.get_model(str(config), pretrained=str(out))
-    assert type(model).__name__ == 'ImageClassifier'
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    # MMPretrain's API in a fresh process runs in its own scope; other
+    # tests in this process may have left 'mmrazor' as the current one.
+    fresh_process_scope = DefaultScope.overwrite_default_scope('mmpretrain')
+    with fresh_process_scope:
+        model = mmpretrain.get_model(str(config), pretrained=str(out))
         dataloader = Runner.build_dataloader(
             Config.fromfile(config).test_dataloader)
+    assert type(model).__name__ == 'ImageClassifier'
     scores, labels = student_predictions(model, dataloader)
     assert torch.equal(labels, trained['labels'])
     torch.testing.assert_close(scores, trained['scores'], rtol=0, atol=1e-6)
 
-    inferencer = mmpretrain.ImageClassificationInferencer(str(config),
-                                                          pretrained=str(out))
-    results = inferencer(trained['image_paths'], batch_size=8)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        inferencer = mmpretrain.ImageClassificationInferencer(
+            str(config), pretrained=str(out))
+        results = inferencer(trained['image_paths'], batch_size=8)
     torch.testing.assert_close(torch.stack(
         [torch.as_tensor(r['pred_scores']) for r in results]),
                                trained['scores'],

@@ -1,11 +1,10 @@
 """Where the shipped MGD base configs distil, checked on the built models.
 
-For each base config (teacher ResNet-50; students ResNet-18, MobileNet-V2,
-ShuffleNet-V2, and the plugin's MobileNet-V1 from a test config) the table
-below documents every position (the same table as
-docs/feature_positions.md). The tests build each algorithm once, give every
-BatchNorm random (trained-like) statistics, run teacher and student with the
-recorders on, and check that:
+For each base config (teacher ResNet-50; students ResNet-18, the plugin's
+MobileNet-V1, MobileNet-V2, ShuffleNet-V2) the table below documents every
+position (the same table as docs/feature_positions.md). The tests build each
+algorithm once, give every BatchNorm random (trained-like) statistics, run
+teacher and student with the recorders on, and check that:
 
 * each recorder sees the documented module, number of calls, channels and
   spatial size, and student and teacher sizes agree at every position;
@@ -116,7 +115,7 @@ CONFIGS = {
     ('configs/_base_/models/mgd-amp_resnet50-resnet18.py',
      _positions_r50([_r18(k) for k in range(4)], range(4))),
     'mobilenet-v1':
-    ('tests/data/configs/mgd_resnet50_mobilenet_v1.py',
+    ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
      _positions_r50([
          _mbv1(3, 128, 56),
          _mbv1(5, 256, 28),

@@ -71,12 +71,16 @@ def scipy_dense(cost):
 
 @pytest.fixture
 def count_solves(monkeypatch):
+    """One entry per min-cost-flow solve: its number of student-teacher
+    arcs (S * T for a solve on the full graph)."""
     calls = []
     real = matching._Problem.solve
 
-    def counting(self, *args):
-        calls.append(1)
-        return real(self, *args)
+    def counting(self, rows, cols):
+        # Never parallel arcs: they would only slow the solver down.
+        assert np.unique(rows * self.t + cols).size == rows.size
+        calls.append(len(rows))
+        return real(self, rows, cols)
 
     monkeypatch.setattr(matching._Problem, 'solve', counting)
     return calls
@@ -140,6 +144,16 @@ def test_dense_default_pruning_matches_scipy():
     cost = np.random.default_rng(0).random((128, 512))
     pi = match_channels(cost)
     assert_balanced(pi, 128, 512)
+    assert_same_total(dense_total(cost, pi), scipy_dense(cost))
+
+
+@pytest.mark.parametrize('s,t', [(512, 2048), (500, 2048)])
+def test_dense_readme_size_matches_scipy(s, t):
+    # The size the README's speed claim is about (ResNet-50 -> ResNet-18's
+    # last stage), and its uneven variant (groups of 4 and 5).
+    cost = np.random.default_rng(s).random((s, t))
+    pi = match_channels(cost)
+    assert_balanced(pi, s, t)
     assert_same_total(dense_total(cost, pi), scipy_dense(cost))
 
 
@@ -286,3 +300,105 @@ def test_solver_failure_raises(monkeypatch):
     monkeypatch.setattr(matching, 'min_cost_flow', FakeModule)
     with pytest.raises(ValueError, match='OPTIMAL'):
         match_channels(np.random.default_rng(0).random((3, 7)))
+
+
+# --------------------------------------------------------------------------
+# The documented mechanics, not just the optimum (found by mutation testing:
+# a broken pricing step still returns the optimum through the full-graph
+# fallback, only slowly).
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize('sparse', [False, True])
+def test_random_costs_need_one_pruned_solve(count_solves, sparse):
+    # The module docstring: random or feature-based costs need one round.
+    s, t = 128, 512
+    cost = np.random.default_rng(1).random((s, t))
+    result = match_channels(cost, sparse=sparse)
+    assert len(count_solves) == 1
+    # Two candidate sets and one feasible arc per teacher (dense) or
+    # student (sparse).
+    lines = s if sparse else t
+    assert count_solves[0] <= (2 * matching._CANDIDATES + 1) * lines
+    if sparse:
+        sparse_check(cost, result)
+    else:
+        assert_same_total(dense_total(cost, result), scipy_dense(cost))
+
+
+@pytest.mark.parametrize('axis', [0, 1])
+def test_pricing_rounds_grow_the_pruned_graph(count_solves, axis):
+    # Tied hubs need pricing rounds; each adds arcs, none falls back to the
+    # full graph.
+    s, t = 48, 96
+    cost = hub_costs(s, t, 16, seed=5, axis=axis)
+    result = match_channels(cost, sparse=axis == 1)
+    assert 1 < len(count_solves) <= matching._MAX_ROUNDS
+    # Each round adds arcs for the violated lines only, not for all.
+    lines = s if axis == 1 else t
+    added = np.diff(count_solves)
+    assert (added > 0).all()
+    assert (added < matching._CANDIDATES * lines).all()
+    assert count_solves[-1] < s * t
+    if axis == 1:
+        sparse_check(cost, result)
+    else:
+        assert_same_total(dense_total(cost, result), scipy_dense(cost))
+
+
+@pytest.mark.parametrize('num_nodes', [4, 200, 2561, 10**4])
+def test_integer_costs_are_the_documented_rounding(num_nodes):
+    cost = np.random.default_rng(num_nodes).uniform(-3.0, 5.0, (7, 9))
+    lo, hi = cost.min(), cost.max()
+    c = matching._to_int_costs(cost, lo, hi, num_nodes)
+    # M = min(2**40, 2**62 // (4 * (num_nodes + 1)**2)): OR-Tools scales
+    # by num_nodes + 1, and 4 * (num_nodes + 1) more is left for prices.
+    m = min(2**40, 2**62 // (4 * (num_nodes + 1)**2))
+    assert c.dtype == np.int64
+    assert c.min() == 0 and c.max() == m
+    exact = (cost - lo) * (m / (hi - lo))
+    assert np.abs(c - exact).max() <= 0.5
+
+
+def test_constant_costs_become_integer_zeros():
+    c = matching._to_int_costs(np.full((2, 3), 7.5), 7.5, 7.5, 6)
+    assert c.dtype == np.int64 and not c.any()
+
+
+def test_bellman_ford_needs_n_rounds_on_a_chain():
+    # 0 -> 1 -> ... -> n-1, each arc -1: node k ends at distance -k after
+    # n - 1 relaxing rounds, and one more round proves it.
+    n = 6
+    dist = matching._bellman_ford(n, np.arange(n - 1), np.arange(1, n),
+                                  np.full(n - 1, -1, np.int64))
+    assert dist.tolist() == [0, -1, -2, -3, -4, -5]
+    assert dist.dtype == np.int64
+
+
+def test_bellman_ford_names_a_negative_cycle():
+    with pytest.raises(RuntimeError) as info:
+        matching._bellman_ford(2, np.array([0, 1]), np.array([1, 0]),
+                               np.array([-1, -1], np.int64))
+    assert str(info.value) == (
+        'negative cycle in the residual graph of an OR-Tools solution '
+        'reported optimal')
+
+
+@pytest.mark.parametrize('sparse', [False, True])
+def test_error_messages_in_full(sparse):
+    with pytest.raises(ValueError) as info:
+        match_channels(np.zeros((5, 3)), sparse=sparse)
+    assert str(info.value) == (
+        'more student channels than teacher channels (S=5 > T=3); each '
+        'student channel needs at least one teacher channel')
+    with pytest.raises(ValueError) as info:
+        match_channels([[0.0, np.nan]], sparse=sparse)
+    assert str(info.value) == 'cost matrix contains NaN or infinite values'
+
+
+@pytest.mark.parametrize('sparse', [False, True])
+def test_no_pruning_when_every_arc_is_a_candidate(count_solves, sparse):
+    # _CANDIDATES arcs per line cover whole lines: one full solve.
+    k = matching._CANDIDATES
+    s, t = (k, 3 * k) if not sparse else (3, k)
+    cost = np.random.default_rng(0).random((s, t))
+    match_channels(cost, sparse=sparse)
+    assert count_solves == [s * t]

@@ -107,3 +107,11 @@ def test_an_infinitely_low_skipped_student_costs_nothing():
     student = torch.tensor([[[[-float('inf'), 2.0]]]])
     target = torch.tensor([[[[-1.0, 1.0]]]])
     assert MatchingGuidedLoss()(student, target).item() == pytest.approx(1.0)
+
+
+def test_a_positive_target_below_one_counts_a_lower_student():
+    # t > 0 counts wherever s is: (0.2 - 0.5)^2 + (0.7 - 0.5)^2.
+    student = torch.tensor([[[[0.2, 0.7]]]])
+    target = torch.tensor([[[[0.5, 0.5]]]])
+    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(
+        0.09 + 0.04)

@@ -278,7 +278,8 @@ def test_mgd_resnet50_to_mobilenet_v1_trains_one_step(tmp_path):
     root = write_image_folder(
         str(tmp_path / 'images'), num_classes=3, per_class=2, size=64)
     cfg = Config.fromfile(
-        f'{REPO_ROOT}/tests/data/configs/mgd_resnet50_mobilenet_v1.py').model
+        f'{REPO_ROOT}/configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py'
+    ).model
     cfg.teacher.backbone.update(stem_channels=16, base_channels=16)
     cfg.teacher.head.update(num_classes=3, in_channels=512)
     cfg.architecture.backbone.widen_factor = 0.25

@@ -163,7 +163,7 @@ BASE_CONFIGS = {
     'MobileNet-V2': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
     'ShuffleNet-V2':
     'configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
-    'MobileNet-V1': 'tests/data/configs/mgd_resnet50_mobilenet_v1.py',
+    'MobileNet-V1': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
 }
 # (teacher, student): every documented network is on one side. The shipped
 # pairs (and the MobileNet-V1 test config) are found from their configs.
@@ -223,15 +223,23 @@ def test_finds_the_positions_of_the_shipped_configs(student):
 
 def test_tool_reproduces_the_fashion_mnist_recipe(capsys):
     # One distillation config gives both networks; at its own 28 px the
-    # printed block is the recipe's positions, loss weights included.
+    # printed block is the recipe's positions.
     config = osp.join(REPO_ROOT, 'configs', 'mgd',
-                      'mgd-amp_resnet50-resnet18-c16_fashion-mnist.py')
+                      'mgd-amp_resnet18-w16-w4_10e_fashion-mnist-10k.py')
     code, out, _ = _run_tool([config, '--input-size', '28'], capsys)
     assert code == 0
     # in_channels comes from the config.
     assert 'for a 1-channel 28x28 input' in _comments(out)
-    recipe = Config.fromfile(config).model.distiller.positions
-    assert _exec_block(out) == [dict(position) for position in recipe]
+    recipe = [dict(p) for p in Config.fromfile(config).model.distiller.positions]
+    found = _exec_block(out)
+    # The finder scales the 224 px loss factor to 28 px (1e4 * (28/224)^2);
+    # the recipe chose 1e3 on held-out images. Stage weights agree.
+    found_weights = [p.pop('loss_weight') for p in found]
+    recipe_weights = [p.pop('loss_weight') for p in recipe]
+    assert found == recipe
+    assert found_weights[-1] == pytest.approx(1 / (1e4 * (28 / 224)**2))
+    assert [w / found_weights[-1] for w in found_weights] == pytest.approx(
+        [w / recipe_weights[-1] for w in recipe_weights])
 
 
 def test_notes_name_the_fallbacks():

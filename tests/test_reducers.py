@@ -4,6 +4,7 @@ import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
 from mgd_plugin.models.architectures import (AbsMaxPoolReducer,
@@ -79,7 +80,7 @@ def reference_target(cls, feature, margin, groups):
     return out
 
 
-CASES = [(2, 6, 0), (3, 8, 1), (3, 8, 2), (4, 4, 3)]
+CASES = [(2, 6, 0), (3, 8, 1), (3, 8, 2), (4, 4, 3), (1, 5, 4)]
 
 
 @pytest.mark.parametrize('cls',
@@ -299,6 +300,7 @@ def test_invalid_margin(cls):
     ([0, 1, 0, 1, 0, -1], r'in \[0, 2\)'),
     ([0, 0, 0, 0, 1, 1], '3 or 3 teacher channels'),
     (np.array([0., 1., 0., 1., 0., 1.]), 'integers'),
+    (np.array([False, True] * 3), 'integers'),
 ])
 def test_invalid_balanced_assignment(cls, assignment, message):
     reducer = cls(student_channels=2, teacher_channels=6)
@@ -343,8 +345,10 @@ def test_margin_defaults_to_no_lower_bound():
     'SparseMatchReducer'
 ])
 def test_registry_build(name):
-    reducer = MODELS.build(
-        dict(type=name, student_channels=2, teacher_channels=6))
+    # In MMRazor's scope, whatever scope earlier tests left current.
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        reducer = MODELS.build(
+            dict(type=name, student_channels=2, teacher_channels=6))
     assert isinstance(reducer, BaseChannelReducer)
     assert type(reducer).__name__ == name
 
@@ -352,3 +356,101 @@ def test_registry_build(name):
 def test_base_reducer_is_abstract():
     with pytest.raises(TypeError):
         BaseChannelReducer(student_channels=2, teacher_channels=6)
+
+
+# --------------------------------------------------------------------------
+# Found by mutation testing (tools/misc/run_mutation_tests.sh).
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize('cls', ALL_REDUCERS)
+def test_buffer_dtypes_and_initial_values(cls):
+    reducer = cls(student_channels=2, teacher_channels=6)
+    assert reducer.assignment.dtype == torch.int64
+    assert reducer.group_index.dtype == torch.int64
+    assert reducer.group_size.dtype == torch.int64
+    assert reducer.matching_installed.dtype == torch.bool
+    assert reducer.margin.dtype == torch.float32
+    assert torch.equal(reducer.margin, torch.full((6, ), -float('inf')))
+    reducer.update_matching(assignment_for(cls, 2, 6))
+    assert reducer.assignment.dtype == torch.int64
+    assert reducer.matching_installed.dtype == torch.bool
+
+
+def test_a_student_without_teachers_is_refused():
+    reducer = AbsMaxPoolReducer(student_channels=3, teacher_channels=4)
+    with pytest.raises(ValueError) as info:
+        reducer.update_matching([0, 0, 1, 1])
+    assert str(info.value) == (
+        'The assignment must give every student channel 1 or 2 teacher '
+        'channels (T=4, S=3), got group sizes [2, 2, 0].')
+
+
+def test_error_messages_in_full():
+    reducer = MaxPoolReducer(student_channels=2, teacher_channels=6)
+    with pytest.raises(RuntimeError) as info:
+        reducer(torch.randn(1, 6, 2, 2))
+    assert str(info.value) == (
+        'MaxPoolReducer has no channel matching yet: a matching pass '
+        '(MatchingUpdateHook) must run first and call update_matching().')
+    reducer.update_matching([0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError) as info:
+        reducer(torch.randn(1, 5, 2, 2))
+    assert str(info.value) == (
+        'MaxPoolReducer expects a teacher feature of shape (N, 6, H, W), '
+        'got (1, 5, 2, 2).')
+    with pytest.raises(ValueError) as info:
+        reducer.update_matching('not numbers')
+    assert str(info.value) == (
+        'The assignment must be an integer array, got str.')
+    with pytest.raises(ValueError) as info:
+        reducer.update_matching([0, 1])
+    assert str(info.value) == 'The assignment must have shape (6,), got (2,).'
+    with pytest.raises(ValueError) as info:
+        RandomDropReducer(student_channels=4, teacher_channels=3)
+    assert str(info.value) == (
+        'RandomDropReducer reduces teacher channels to fewer student '
+        'channels, so student_channels (4) must not exceed teacher_channels '
+        '(3).')
+    sparse = SparseMatchReducer(student_channels=2, teacher_channels=6)
+    with pytest.raises(ValueError) as info:
+        sparse.update_matching([3, 3])
+    assert str(info.value) == (
+        'The sparse assignment must match every student channel to a '
+        'distinct teacher channel; some teacher channels repeat.')
+
+
+@pytest.mark.parametrize('cls', ALL_REDUCERS)
+def test_loading_reports_missing_unexpected_and_misshapen_keys(cls):
+    reducer, _ = build(cls, 2, 6)
+    state = {f'reducer.{k}': v for k, v in reducer.state_dict().items()}
+    holder = torch.nn.Module()
+    holder.reducer = cls(student_channels=2, teacher_channels=6)
+
+    missing = dict(state)
+    del missing['reducer.group_size']
+    result = holder.load_state_dict(missing, strict=False)
+    assert result.missing_keys == ['reducer.group_size']
+
+    unexpected = dict(state, **{'reducer.extra': torch.zeros(1)})
+    with pytest.raises(RuntimeError, match='"reducer.extra"'):
+        holder.load_state_dict(unexpected)
+
+    misshapen = dict(state, **{'reducer.margin': torch.zeros(5)})
+    with pytest.raises(RuntimeError, match='size mismatch for reducer.margin'):
+        holder.load_state_dict(misshapen)
+
+
+@pytest.mark.parametrize('cls', [AbsMaxPoolReducer, MaxPoolReducer,
+                                 SparseMatchReducer])
+def test_non_contiguous_feature_gives_the_same_target(cls):
+    reducer, _ = build(cls, 3, 8, margin=torch.randn(8))
+    feature = torch.randn(2, 8, 4, 5)
+    channels_last = feature.contiguous(memory_format=torch.channels_last)
+    assert not channels_last.is_contiguous()
+    assert torch.equal(reducer(channels_last), reducer(feature))
+
+
+@pytest.mark.parametrize('cls', ALL_REDUCERS)
+def test_init_cfg_is_kept(cls):
+    init_cfg = dict(type='Constant', val=0)
+    reducer = cls(student_channels=2, teacher_channels=6, init_cfg=init_cfg)
+    assert reducer.init_cfg == init_cfg

@@ -29,8 +29,9 @@ def test_import_registers_models_and_hooks():
         from mmpretrain.registry import MODELS as PRETRAIN_MODELS
         for name in {MODELS_NAMES!r}:
             assert MODELS.get(name) is not None, name
-        assert HOOKS.get('MatchingUpdateHook') is not None
-        assert PRETRAIN_HOOKS.get('MatchingUpdateHook') is not None
+        for name in ('MatchingUpdateHook', 'EpochSeedHook'):
+            assert HOOKS.get(name) is not None, name
+            assert PRETRAIN_HOOKS.get(name) is not None, name
         backbone = PRETRAIN_MODELS.get('MobileNetV1')
         assert backbone.__module__ == (
             'mgd_plugin.models.backbones.mobilenet_v1')

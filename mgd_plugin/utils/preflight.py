@@ -15,6 +15,8 @@ from mmengine.logging import print_log
 
 from .state_dict import key_prefixes, read_state_dict
 
+from .dataset_files import dataset_file_problems, downloads_itself
+
 # Keys whose value is a checkpoint file.
 CHECKPOINT_KEYS = ('load_from', 'teacher_ckpt', 'checkpoint', 'pretrained')
 # A path with one of these prefixes is fetched by MMEngine, not read locally.
@@ -50,6 +52,21 @@ def _is_local(path) -> bool:
         REMOTE_PREFIXES)
 
 
+def _is_pretrained_init(init_type) -> bool:
+    """Whether an ``init_cfg`` type is MMEngine's ``Pretrained``: by its
+    registered name, with or without a scope (``'mmengine.Pretrained'``),
+    or the class or a subclass (``Config.to_dict`` turns a class into its
+    import path)."""
+    from mmengine.model.weight_init import PretrainedInit
+    from mmengine.utils import get_object_from_string
+    if isinstance(init_type, str):
+        if init_type.rsplit('.', 1)[-1] == 'Pretrained':
+            return True
+        init_type = get_object_from_string(init_type)
+    return isinstance(init_type, type) and issubclass(init_type,
+                                                      PretrainedInit)
+
+
 def _checkpoint_problems(tree: dict) -> List[str]:
     problems = []
     for key_path, node in _walk(tree):
@@ -57,11 +74,13 @@ def _checkpoint_problems(tree: dict) -> List[str]:
             continue
         for key in CHECKPOINT_KEYS:
             value = node.get(key)
-            if key == 'pretrained' and not isinstance(value, str):
-                continue  # booleans select torchvision-style weights
-            if key == 'checkpoint' and node.get('type') != 'Pretrained':
+            # A boolean `pretrained` selects torchvision-style weights.
+            if not _is_local(value):
                 continue
-            if _is_local(value) and not osp.isfile(osp.expanduser(value)):
+            if key == 'checkpoint' and not _is_pretrained_init(
+                    node.get('type')):
+                continue
+            if not osp.isfile(osp.expanduser(value)):
                 where = f'{key_path}.{key}' if key_path else key
                 problems.append(
                     f'{where}: checkpoint file {value!r} does not exist')
@@ -72,15 +91,17 @@ def _dataset_problems(tree: dict) -> List[str]:
     problems = []
     for key_path, node in _walk(tree):
         # Every dataset, wherever it sits: the runner's dataloaders, a
-        # hook's dataloader, the members of a wrapper dataset.
+        # hook's dataloader (the MGD matching pass), the members of a
+        # wrapper dataset.
         if not (isinstance(node, dict) and 'type' in node and
-                ('data_root' in node or 'ann_file' in node)):
+                ({'data_root', 'ann_file', 'data_prefix'} & set(node))):
             continue
         data_root = node.get('data_root')
         if isinstance(data_root, str) and data_root and not osp.isdir(
                 osp.expanduser(data_root)):
-            problems.append(f'{key_path}.data_root: directory '
-                            f'{data_root!r} does not exist')
+            if not downloads_itself(node):
+                problems.append(f'{key_path}.data_root: directory '
+                                f'{data_root!r} does not exist')
             continue
         ann_file = node.get('ann_file')
         if isinstance(ann_file, str) and ann_file:
@@ -88,6 +109,11 @@ def _dataset_problems(tree: dict) -> List[str]:
             if not osp.isfile(osp.expanduser(full)):
                 problems.append(f'{key_path}.ann_file: file {full!r} '
                                 'does not exist')
+                continue
+        problems += [
+            f'{key_path}: {problem}'
+            for problem in dataset_file_problems(node)
+        ]
     return problems
 
 
@@ -135,7 +161,10 @@ def check_config(cfg: Config,
                  sections: Optional[Sequence[str]] = None,
                  world_size: Optional[int] = None):
     """Raise :class:`ConfigCheckError` naming every missing checkpoint file
-    and data root/annotation file that ``cfg`` refers to, and a MoCo queue
+    and data root/annotation file that ``cfg`` refers to; for the
+    MMPretrain datasets whose files are known (FashionMNIST/MNIST, CUB,
+    ImageNet and CustomDataset), the files or image folders missing under
+    an existing data root (:func:`dataset_file_problems`); and a MoCo queue
     length that the global batch does not divide.
 
     Args:

@@ -8,7 +8,7 @@ its matching data with world sizes 1 and R (gloo processes on the CPU, one
 thread each), and prints the images and seconds per rank:
 
     python tools/analysis_tools/benchmark_matching_pass.py \
-        configs/mgd/mgd-amp_resnet50-resnet18-c16_fashion-mnist.py \
+        configs/mgd/mgd-amp_resnet18-w16-w4_10e_fashion-mnist-10k.py \
         --num-samples 2048 --world-sizes 1 2
 """
 import argparse

@@ -61,6 +61,7 @@ model = dict(
                 source=f'backbone.layer{k + 1}.{teacher_last_block[k]}.relu',
                 record_idx=2,
                 channels=teacher_channels[k],
-                margin_bn=f'backbone.layer{k + 1}.{teacher_last_block[k]}.bn3'),
+                margin_bn=f'backbone.layer{k + 1}.'
+                f'{teacher_last_block[k]}.bn3'),
             loss_weight=stage_weights[k] / loss_factor) for k in range(4)
     ]))

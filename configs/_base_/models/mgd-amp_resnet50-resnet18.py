@@ -15,7 +15,6 @@ teacher_channels = [256, 512, 1024, 2048]
 # the loss factor (1e4 for 224 px inputs).
 stage_weights = [1 / 8, 1 / 4, 1 / 2, 1]
 loss_factor = 1e4
-reducer = 'AbsMaxPoolReducer'
 
 teacher_ckpt = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'  # noqa: E501
 
@@ -54,7 +53,10 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         type='MatchingGuidedDistiller',
-        reducer=dict(type=reducer),
+        # The reducer of every position (none names its own): switch them all
+        # with --cfg-options model.distiller.reducer.type=RandomDropReducer
+        # (or MaxPoolReducer, SparseMatchReducer).
+        reducer=dict(type='AbsMaxPoolReducer'),
         positions=[
             dict(
                 student=dict(

@@ -2,11 +2,12 @@
 import numbers
 from typing import Iterator, Optional, Sized
 
-import numpy as np
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
+
+from ...utils.seeding import epoch_seed
 
 
 @DATA_SAMPLERS.register_module()
@@ -53,11 +54,8 @@ class MatchingSubsetSampler(Sampler):
     def subset(self) -> torch.Tensor:
         """The indices drawn over all ranks, int64, shape
         ``(min(num_samples, len(dataset)),)``."""
-        # SeedSequence mixes both numbers: (seed, epoch) pairs that differ
-        # give unrelated subsets (seed + epoch would make (0, 2) == (1, 1)).
-        state = np.random.SeedSequence([self.seed, self.epoch])
         generator = torch.Generator().manual_seed(
-            int(state.generate_state(1, dtype=np.uint64)[0] >> 1))
+            epoch_seed(self.seed, self.epoch))
         total = len(self.dataset)
         return torch.randperm(total, generator=generator)[:self.num_samples]
 

@@ -11,6 +11,7 @@ from mmpretrain.registry import HOOKS as MMPRETRAIN_HOOKS
 from mmrazor.registry import HOOKS
 
 from ...datasets import MatchingSubsetSampler
+from .epoch_seed_hook import EpochSeedHook, seed_epoch
 
 
 def log_schedule(max_epochs: int, num_updates: int = 10) -> List[int]:
@@ -49,6 +50,10 @@ class MatchingUpdateHook(Hook):
     the whole matching dataset, a fresh subset for every matching, the same
     for a given (seed, epoch), split disjointly between the ranks
     (:class:`MatchingSubsetSampler`, whatever sampler the config names).
+
+    Unless the config has an :class:`EpochSeedHook`, it also reseeds the
+    global generators before every epoch as that hook does, so that a
+    resumed run draws what the uninterrupted one would have.
 
     Args:
         dataloader (dict): the matching dataloader config (deterministic,
@@ -140,6 +145,12 @@ class MatchingUpdateHook(Hook):
                 self.is_due(epoch, runner.max_epochs)
                 and int(algorithm.matching_epoch) != epoch):
             self._match(runner, epoch)
+
+    def before_train_epoch(self, runner) -> None:
+        # The random drop reducer draws from the global generators; without
+        # a reseed from (seed, epoch), a resumed run would draw otherwise.
+        if not any(isinstance(hook, EpochSeedHook) for hook in runner.hooks):
+            seed_epoch(runner)
 
     def after_train_epoch(self, runner) -> None:
         # runner.epoch is still the 0-based index of the finished epoch.

@@ -1,20 +1,25 @@
-# MGD-AMP from an MMPretrain ResNet-50 (teacher) to the plugin's MobileNet-V1
-# 1.0x (student), the MGD paper's ImageNet pair, for the position tests. The
-# teacher positions are those of mgd-amp_resnet50-resnet18.py.
+_base_ = ['./mgd-amp_resnet50-resnet18.py']
+
+# MGD-AMP from an MMPretrain ResNet-50 (teacher) to a MobileNet-V1 1.0x
+# (student), the paper's ImageNet setting.
 #
-# Student: the pointwise 1x1 conv + BN, before its ReLU, of the last
-# depthwise-separable block at each stride: blocks 3, 5, 11 and 13
-# (`backbone.layerK.pointwise_conv.bn`, one call, ModuleOutputs). Sizes at
-# 224 px: 128x56x56, 256x28x28, 512x14x14, 1024x7x7, the same as the
-# ResNet-50 stages.
-_base_ = ['../../../configs/_base_/models/mgd-amp_resnet50-resnet18.py']
-
-custom_imports = dict(imports=['mgd_plugin'], allow_failed_imports=False)
-
-teacher_last_block = [2, 3, 5, 2]  # ResNet-50: 3, 4, 6, 3 blocks
+# Teacher: the four stage outputs of mgd-amp_resnet50-resnet18.py (the
+# residual sum of each stage's last Bottleneck, before its final ReLU;
+# margins from that block's bn3): 256x56x56, 512x28x28, 1024x14x14,
+# 2048x7x7 at 224 px.
+#
+# Student: the BN of the pointwise (1x1) conv of depthwise-separable blocks
+# 3, 5, 11 and 13, before its ReLU, as in the reference: 128x56x56,
+# 256x28x28, 512x14x14, 1024x7x7, the last block of each resolution.
+# The ReLU that follows in the same ConvModule runs out of place
+# (MatchingGuidedDistillation turns `inplace` off), so the recorded BN
+# output stays pre-ReLU.
 student_layers = [3, 5, 11, 13]
 student_channels = [128, 256, 512, 1024]
+teacher_last_block = [2, 3, 5, 2]  # ResNet-50: 3, 4, 6, 3 blocks
 teacher_channels = [256, 512, 1024, 2048]
+# The reference divides position k of K by 2^(K-k-1) and the summed loss by
+# the loss factor (1e4 for 224 px inputs).
 stage_weights = [1 / 8, 1 / 4, 1 / 2, 1]
 loss_factor = 1e4
 
