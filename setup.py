@@ -49,8 +49,8 @@ setup(
     version=read_version(),
     description=('Matching Guided Distillation (ECCV 2020) for MMRazor and '
                  'MMPretrain'),
-    long_description=open(osp.join(osp.dirname(__file__), 'README.md'),
-                          encoding='utf-8').read(),
+    long_description=open(
+        osp.join(osp.dirname(__file__), 'README.md'), encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(include=['mgd_plugin', 'mgd_plugin.*']),

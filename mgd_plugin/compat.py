@@ -195,9 +195,9 @@ def _shim_mmrazor_inplace_walk() -> bool:
     from torch import nn
 
     def set_module_inplace_false(self, architecture, varstr: str) -> None:
-        roots = ([architecture] if isinstance(architecture, nn.Module) else
-                 [m for m in architecture.values()
-                  if isinstance(m, nn.Module)])
+        roots = ([architecture] if isinstance(architecture, nn.Module) else [
+            m for m in architecture.values() if isinstance(m, nn.Module)
+        ])
         for root in roots:
             for module in root.modules():
                 if hasattr(module, 'inplace'):
@@ -231,7 +231,8 @@ def _numpy_checkpoint_types() -> list:
         np.float64(0.).__reduce__()[0],
     ]
     types += sorted({type(np.dtype(code))
-                     for code in np.typecodes['All']}, key=str)
+                     for code in np.typecodes['All']},
+                    key=str)
     return types
 
 
@@ -246,9 +247,9 @@ def _with_legacy_hint(local_loader):
         except pickle.UnpicklingError as error:
             if 'getattr' not in str(error):
                 raise
-            raise RuntimeError(
-                f'Cannot safely load checkpoint {filename}. ' +
-                LEGACY_CHECKPOINT_HINT.format(path=filename)) from error
+            raise RuntimeError(f'Cannot safely load checkpoint {filename}. ' +
+                               LEGACY_CHECKPOINT_HINT.format(
+                                   path=filename)) from error
 
     load_from_local._mgd_plugin_wrapped = True
     return load_from_local
@@ -267,7 +268,8 @@ def _shim_checkpoint_safe_load() -> bool:
     if getattr(local_loader, '_mgd_plugin_wrapped', False):
         return True
     CheckpointLoader.register_scheme(
-        prefixes='', force=True)(_with_legacy_hint(local_loader))
+        prefixes='', force=True)(
+            _with_legacy_hint(local_loader))
     return True
 
 
@@ -459,8 +461,8 @@ def _save_checkpoint_with_step(self, runner, step, meta):
     # prune stays in the saved list, so that a run killed before pruning it
     # prunes it on resume; the deletion itself waits until the new
     # checkpoint and the pointer are on disk.
-    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                        self.keep_ckpt_ids[-1] == step):
+    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                        and self.keep_ckpt_ids[-1] == step):
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
             stale_step = self.keep_ckpt_ids.popleft()
         self.keep_ckpt_ids.append(step)

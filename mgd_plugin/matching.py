@@ -204,10 +204,9 @@ class _Problem:
         s, t = self.s, self.t
         g = min_cost_flow.SimpleMinCostFlow()
         n = rows.size
-        g.add_arcs_with_capacity_and_unit_cost(rows.astype(np.int32),
-                                               (cols + s).astype(np.int32),
-                                               np.ones(n, np.int64),
-                                               self.c[rows, cols])
+        g.add_arcs_with_capacity_and_unit_cost(
+            rows.astype(np.int32), (cols + s).astype(np.int32),
+            np.ones(n, np.int64), self.c[rows, cols])
         self.add_rest(g)
         status = g.solve()
         if status != g.OPTIMAL:

@@ -33,7 +33,8 @@ class StateProbeHook(Hook):
                 state_dict=_unwrap(runner.model).state_dict(),
                 parameters={
                     name: param.detach().clone()
-                    for name, param in _unwrap(runner.model).named_parameters()
+                    for name, param in _unwrap(
+                        runner.model).named_parameters()
                 },
                 training={
                     name: module.training

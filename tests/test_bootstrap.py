@@ -32,11 +32,12 @@ def repo(tmp_path, monkeypatch):
 
 def write_stamp(repo):
     with open(repo / '.venv' / bootstrap.STAMP_NAME, 'w') as f:
-        json.dump(dict(fingerprint=bootstrap.install_fingerprint(str(repo))),
-                  f)
+        json.dump(
+            dict(fingerprint=bootstrap.install_fingerprint(str(repo))), f)
 
 
 def fake_versions(monkeypatch, **versions):
+
     def version(name):
         if name not in versions:
             raise bootstrap.importlib.metadata.PackageNotFoundError(name)
@@ -87,8 +88,9 @@ def test_outside_the_venv_creates_it_and_reexecutes(repo, monkeypatch):
     bootstrap.enter_environment('tools/x.py', ['--seeds', '1'])
     python = str(repo / '.venv' / 'bin' / 'python')
     assert len(created.calls) == 1
-    assert execs.calls == [(python, [python, osp.abspath('tools/x.py'),
-                                     '--seeds', '1'])]
+    assert execs.calls == [
+        (python, [python, osp.abspath('tools/x.py'), '--seeds', '1'])
+    ]
     # An existing venv is reused.
     open(python, 'w').close()
     os.chmod(python, 0o755)
@@ -107,9 +109,9 @@ def test_inside_the_venv_installs_only_when_needed(repo, monkeypatch):
     bootstrap.enter_environment('tools/x.py', ['-k'])
     assert len(installs.calls) == 1
     # Restarted, so that the editable install is importable.
-    assert execs.calls == [(sys.executable, [
-        sys.executable, osp.abspath('tools/x.py'), '-k'
-    ])]
+    assert execs.calls == [(sys.executable,
+                            [sys.executable,
+                             osp.abspath('tools/x.py'), '-k'])]
     write_stamp(repo)
     bootstrap.enter_environment('tools/x.py', [])
     assert len(installs.calls) == 1 and len(execs.calls) == 1
@@ -133,7 +135,7 @@ def test_install_runs_pip_with_the_pins_then_the_package(repo, monkeypatch):
     assert all(c[:4] == ['/venv/python', '-m', 'pip', 'install']
                for c in commands)
     assert commands[1][-2:] == list(bootstrap.TORCH_PINS)
-    assert commands[2][-2:] == ['-e', f'{repo}[tests]']
+    assert commands[2][-2:] == ['-e', f'{repo}[tests,lint]']
     assert current(repo)
 
 
@@ -146,25 +148,29 @@ def test_no_venv_setting_uses_the_current_python(repo, monkeypatch):
 
 def test_test_command_forwards_arguments(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert run_tests.pytest_command(['-k', 'foo'])[2:] == [
-        'pytest', 'tests', '-q', '-k', 'foo'
-    ]
+    assert run_tests.pytest_command(
+        ['-k', 'foo'])[2:] == ['pytest', 'tests', '-q', '-k', 'foo']
     (tmp_path / 'test_a.py').write_text('')
     command = run_tests.pytest_command(['test_a.py::test_b', '-x'])
     assert command[2:] == [
-        'pytest', '-q', str(tmp_path / 'test_a.py::test_b'), '-x'
+        'pytest', '-q',
+        str(tmp_path / 'test_a.py::test_b'), '-x'
     ]
 
 
 def test_test_command_reports_pytest_summary_and_exit_status(tmp_path):
     (tmp_path / 'test_tiny.py').write_text(
         'def test_pass():\n    pass\n\n\ndef test_fail():\n    assert 0\n')
-    result = subprocess.run(
-        [sys.executable,
-         osp.join(REPO_ROOT, 'tools', 'run_tests.py'),
-         str(tmp_path / 'test_tiny.py'), '-p', 'no:cacheprovider'],
-        env=dict(os.environ, **{bootstrap.NO_VENV_ENV: '1'}),
-        capture_output=True, text=True, timeout=120)
+    result = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'run_tests.py'),
+        str(tmp_path / 'test_tiny.py'), '-p', 'no:cacheprovider'
+    ],
+                            env=dict(os.environ,
+                                     **{bootstrap.NO_VENV_ENV: '1'}),
+                            capture_output=True,
+                            text=True,
+                            timeout=120)
     assert result.returncode == 1
     assert result.stdout.strip().splitlines()[-1].startswith(
         '1 failed, 1 passed')

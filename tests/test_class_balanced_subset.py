@@ -18,8 +18,10 @@ class Labels(BaseDataset):
         super().__init__(ann_file='', data_prefix='', **kwargs)
 
     def load_data_list(self):
-        return [dict(gt_label=int(label), index=k)
-                for k, label in enumerate(self._labels)]
+        return [
+            dict(gt_label=int(label), index=k)
+            for k, label in enumerate(self._labels)
+        ]
 
 
 # Class-sorted like many annotation files: 3 classes, 20 images each.
@@ -38,30 +40,32 @@ def test_every_class_gets_num_per_class_random_images():
     # Not the first images of each class (what `indices=n` would give).
     assert indices != [0, 1, 2, 3, 4, 20, 21, 22, 23, 24, 40, 41, 42, 43, 44]
     assert indices == sorted(indices)
-    assert [subset.get_cat_ids(k) for k in range(15)] == [
-        [SORTED[k]] for k in indices]
+    assert [subset.get_cat_ids(k) for k in range(15)] == [[SORTED[k]]
+                                                          for k in indices]
 
 
 def test_fixed_by_seed_nested_and_disjoint_ranges():
+
     def indices(**kwargs):
         return set(kept(ClassBalancedSubset(Labels(SORTED), **kwargs)))
 
-    assert indices(num_per_class=5, seed=3) == indices(num_per_class=5,
-                                                       seed=3)
-    assert indices(num_per_class=5, seed=3) != indices(num_per_class=5,
-                                                       seed=4)
+    assert indices(num_per_class=5, seed=3) == indices(num_per_class=5, seed=3)
+    assert indices(num_per_class=5, seed=3) != indices(num_per_class=5, seed=4)
     # A larger subset only adds images; a later range is disjoint.
-    assert indices(num_per_class=5, seed=3) < indices(num_per_class=8,
-                                                      seed=3)
-    assert not indices(num_per_class=5, seed=3) & indices(
-        num_per_class=5, seed=3, start=5)
+    assert indices(num_per_class=5, seed=3) < indices(num_per_class=8, seed=3)
+    assert not indices(
+        num_per_class=5, seed=3) & indices(
+            num_per_class=5, seed=3, start=5)
 
 
 def test_builds_from_config_lazily():
     init_default_scope('mmpretrain')
     subset = DATASETS.build(
-        dict(type='ClassBalancedSubset', dataset=Labels(SORTED),
-             num_per_class=2, lazy_init=True))
+        dict(
+            type='ClassBalancedSubset',
+            dataset=Labels(SORTED),
+            num_per_class=2,
+            lazy_init=True))
     assert subset.indices == []
     assert len(subset) == 6
     assert subset.metainfo == Labels(SORTED).metainfo
@@ -85,6 +89,7 @@ def test_bad_arguments(kwargs):
 
 
 def test_multi_label_is_refused():
+
     class TwoLabels(Labels):
 
         def get_cat_ids(self, idx):

@@ -20,14 +20,21 @@ NEW_TORCH = digit_version(torch.__version__) >= digit_version('2.6.0')
 
 
 def python(code):
-    return subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, '-c', code],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
 
 
 def bare_python_run(code):
     """Python without site-packages' .pth files (no start-up hook)."""
-    return subprocess.run(bare_python() + ['-c', code], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        bare_python() + ['-c', code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300)
 
 
 @pytest.mark.parametrize('order', [
@@ -55,16 +62,15 @@ def test_mmrazor_models_fails_without_the_shim_and_imports_with_it_alone():
     assert 'mmrazor/structures/quantization/backend_config/' in proc.stderr
     # The quantization shim alone (compat.py loaded as a file, so that no
     # other shim runs) is enough for the import.
-    proc = bare_python_run(
-        'import importlib.util, sys\n'
-        'spec = importlib.util.spec_from_file_location(\n'
-        '    "standalone_compat", "mgd_plugin/compat.py")\n'
-        'compat = importlib.util.module_from_spec(spec)\n'
-        'spec.loader.exec_module(compat)\n'
-        'assert compat._shim_mmrazor_quantization()\n'
-        'import mmrazor.models, mmrazor.engine\n'
-        'assert "mgd_plugin" not in sys.modules\n'
-        'print("imported")\n')
+    proc = bare_python_run('import importlib.util, sys\n'
+                           'spec = importlib.util.spec_from_file_location(\n'
+                           '    "standalone_compat", "mgd_plugin/compat.py")\n'
+                           'compat = importlib.util.module_from_spec(spec)\n'
+                           'spec.loader.exec_module(compat)\n'
+                           'assert compat._shim_mmrazor_quantization()\n'
+                           'import mmrazor.models, mmrazor.engine\n'
+                           'assert "mgd_plugin" not in sys.modules\n'
+                           'print("imported")\n')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'imported' in proc.stdout
 
@@ -91,8 +97,7 @@ def test_quantizer_build_fails_clearly():
                     w_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     a_fake_quant=dict(type='mmrazor.FakeQuantize'),
                     w_qscheme=dict(qdtype='qint8', bit=8, is_symmetry=True),
-                    a_qscheme=dict(qdtype='quint8', bit=8,
-                                   is_symmetry=True))))
+                    a_qscheme=dict(qdtype='quint8', bit=8, is_symmetry=True))))
 
 
 def _save(obj):
@@ -130,10 +135,12 @@ def test_legacy_checkpoint_is_refused_with_a_conversion_hint(tmp_path):
     legacy = tmp_path / 'legacy.pth'
     history = HistoryBuffer([1.0, 2.0], [1, 1])
     # What plain MMEngine 0.10.7 writes: the statistics functions in state.
-    state = dict(history.__dict__,
-                 statistics_methods=dict(HistoryBuffer._statistics_methods))
+    state = dict(
+        history.__dict__,
+        statistics_methods=dict(HistoryBuffer._statistics_methods))
 
     class Legacy:
+
         def __reduce__(self):
             return (HistoryBuffer.__new__, (HistoryBuffer, ), state)
 
@@ -145,11 +152,15 @@ def test_legacy_checkpoint_is_refused_with_a_conversion_hint(tmp_path):
     proc = subprocess.run([
         sys.executable,
         osp.join(REPO_ROOT, 'tools/misc/convert_legacy_checkpoint.py'),
-        str(legacy), str(converted)
-    ], capture_output=True, text=True, timeout=300)
+        str(legacy),
+        str(converted)
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    loaded = CheckpointLoader.load_checkpoint(str(converted),
-                                              map_location='cpu')
+    loaded = CheckpointLoader.load_checkpoint(
+        str(converted), map_location='cpu')
     assert loaded['message_hub']['log'].mean() == pytest.approx(1.5)
 
 
@@ -157,6 +168,7 @@ def test_unrelated_unpickling_errors_pass_through(tmp_path, capsys):
     path = tmp_path / 'evil.pth'
 
     class Evil:
+
         def __reduce__(self):
             return (print, ('owned', ))
 
@@ -193,8 +205,8 @@ def test_legacy_hint_only_for_the_getattr_refusal(message, converted):
         assert isinstance(info.value.__cause__, pickle.UnpicklingError)
     else:
         assert str(info.value) == message
-    assert compat._with_legacy_hint(lambda f, m: (f, m))('a', 'cpu') == (
-        'a', 'cpu')
+    assert compat._with_legacy_hint(lambda f, m: (f, m))('a',
+                                                         'cpu') == ('a', 'cpu')
 
 
 def _patch_points():
@@ -233,8 +245,8 @@ def test_reapplying_wraps_nothing_twice(monkeypatch):
     assert before['quantization_finders'] <= 1
 
 
-def test_interrupted_local_write_keeps_the_previous_file(tmp_path,
-                                                         monkeypatch):
+def test_interrupted_local_write_keeps_the_previous_file(
+        tmp_path, monkeypatch):
     """The atomic_checkpoint_write shim's effect on MMEngine's file I/O."""
     from mmengine.fileio import get_file_backend
     from mmengine.hooks import CheckpointHook
@@ -254,8 +266,8 @@ def test_interrupted_local_write_keeps_the_previous_file(tmp_path,
     backend.put(b'new', str(target))
     assert target.read_bytes() == b'new'
     assert os.listdir(tmp_path) == ['epoch_1.pth']
-    assert (CheckpointHook._save_checkpoint_with_step is
-            compat._save_checkpoint_with_step)
+    assert (CheckpointHook._save_checkpoint_with_step
+            is compat._save_checkpoint_with_step)
 
 
 def test_only_the_temporaries_of_dead_writers_are_removed(tmp_path):
@@ -279,18 +291,16 @@ def test_only_the_temporaries_of_dead_writers_are_removed(tmp_path):
     finally:
         live.kill()
         live.wait()
-    assert sorted(os.listdir(tmp_path)) == sorted([
-        names['live'], names['other_host'], names['not_ours'], 'epoch_2.pth'
-    ])
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [names['live'], names['other_host'], names['not_ours'], 'epoch_2.pth'])
 
 
 def test_mmpretrain_base_configs_resolve_without_pkg_resources(tmp_path):
     """The package_lookup shim's effect (or upstream's, where it is off)."""
+    import mmpretrain
     from mmengine.config import Config
     from mmengine.utils import get_installed_path
-    import mmpretrain
-    assert get_installed_path('mmpretrain') == osp.dirname(
-        mmpretrain.__file__)
+    assert get_installed_path('mmpretrain') == osp.dirname(mmpretrain.__file__)
     path = tmp_path / 'config.py'
     path.write_text("_base_ = ['mmpretrain::_base_/default_runtime.py']\n")
     cfg = Config.fromfile(str(path))
@@ -318,8 +328,10 @@ def test_mmrazor_turns_every_inplace_activation_off():
         torch.nn.Sequential(torch.nn.ReLU(inplace=True)),
         torch.nn.ReLU6(inplace=True))
     BaseAlgorithm.set_module_inplace_false(None, model, 'model')
-    activations = [m for m in model.modules()
-                   if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
+    activations = [
+        m for m in model.modules()
+        if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))
+    ]
     assert len(activations) == 3
     assert not any(m.inplace for m in activations)
 
@@ -329,15 +341,21 @@ def test_recorded_pre_relu_features_stay_negative():
     pre-activation tensor inside an MMRazor algorithm."""
     from mmrazor.models.algorithms import SingleTeacherDistill
     teacher = dict(
-        _scope_='mmpretrain', type='ImageClassifier',
-        backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=4,
-                      stem_channels=4, out_indices=(3, )))
+        _scope_='mmpretrain',
+        type='ImageClassifier',
+        backbone=dict(
+            type='ResNet_CIFAR',
+            depth=18,
+            base_channels=4,
+            stem_channels=4,
+            out_indices=(3, )))
     algorithm = SingleTeacherDistill(
-        architecture=teacher, teacher=teacher,
+        architecture=teacher,
+        teacher=teacher,
         distiller=dict(
             type='ConfigurableDistiller',
-            teacher_recorders=dict(r=dict(
-                type='ModuleInputs', source='backbone.layer1.1.relu'))))
+            teacher_recorders=dict(
+                r=dict(type='ModuleInputs', source='backbone.layer1.1.relu'))))
     algorithm.eval()
     recorders = algorithm.distiller.teacher_recorders
     with torch.no_grad(), recorders:

@@ -34,18 +34,17 @@ from mmrazor.models.task_modules import RecorderManager
 from mmrazor.registry import MODELS
 
 from conftest import REPO_ROOT, write_image_folder
+from mgd_plugin.datasets import MatchingSubsetSampler
 from mgd_plugin.models.architectures.connectors import (AbsMaxPoolReducer,
                                                         MaxPoolReducer,
                                                         RandomDropReducer,
                                                         SparseMatchReducer)
-from mgd_plugin.datasets import MatchingSubsetSampler
 from mgd_plugin.utils import check_config
 from mgd_plugin.utils.dataset_files import dataset_class
 
 CONFIGS = sorted(
-    osp.relpath(path, REPO_ROOT)
-    for path in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
-                          recursive=True)
+    osp.relpath(path, REPO_ROOT) for path in glob.glob(
+        osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in osp.relpath(path, REPO_ROOT).split(os.sep)
     # tests/test_moco_configs.py builds the self-supervised ones.
     and not path.startswith(osp.join(REPO_ROOT, 'configs', 'mgd_moco')))
@@ -165,8 +164,9 @@ class StandInData:
             if isinstance(prefix, dict):
                 prefix = prefix.get('img_path', '')
             folder = osp.join(root, prefix)
-            self._once(folder, lambda: write_image_folder(
-                folder, num_classes=3, per_class=2))
+            self._once(
+                folder,
+                lambda: write_image_folder(folder, num_classes=3, per_class=2))
         else:
             return None
         return root
@@ -178,16 +178,16 @@ class StandInData:
         # Two training images of every class (class-balanced subsets).
         for files, num in ((cls.train_list, 20), (cls.test_list, 4)):
             images, labels = (name.replace('.gz', '') for name, _ in files)
-            write_idx(osp.join(root, images),
-                      rng.integers(0, 256, (num, 28, 28)))
+            write_idx(
+                osp.join(root, images), rng.integers(0, 256, (num, 28, 28)))
             write_idx(osp.join(root, labels), np.arange(num) % 10)
 
     @staticmethod
     def _cub(root):
         # The official CUB_200_2011 layout: images/<class>/<file> and the
         # id-indexed lists, three images per split over two classes.
-        write_image_folder(osp.join(root, 'images'), num_classes=2,
-                           per_class=3)
+        write_image_folder(
+            osp.join(root, 'images'), num_classes=2, per_class=3)
         files = sorted(
             osp.relpath(path, osp.join(root, 'images'))
             for path in glob.glob(osp.join(root, 'images', '*', '*.png')))
@@ -220,8 +220,8 @@ class StandInData:
 def datasets_of(tree, path=''):
     """(key path, dataset config) for every dataset in a config tree."""
     if isinstance(tree, dict):
-        if 'type' in tree and dataset_class(tree['type']) is not None and (
-                {'data_root', 'data_prefix', 'ann_file'} & set(tree)):
+        files = {'data_root', 'data_prefix', 'ann_file'} & set(tree)
+        if 'type' in tree and files and dataset_class(tree['type']):
             yield path, tree
         for key, value in tree.items():
             yield from datasets_of(value, f'{path}.{key}' if path else key)
@@ -291,8 +291,11 @@ def fake_batch(cfg, num=2):
     channels = len(preprocessor['mean'])
     side = 28 if channels == 1 else 64
     generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (num, channels, side, side),
-                           dtype=torch.uint8, generator=generator)
+    images = torch.randint(
+        0,
+        256, (num, channels, side, side),
+        dtype=torch.uint8,
+        generator=generator)
     return dict(
         inputs=list(images.unbind(0)),
         data_samples=[DataSample().set_gt_label(k % 10) for k in range(num)])
@@ -374,8 +377,8 @@ def test_config_builds_and_trains_one_step(path, stand_in):
     # The launch checks pass on the stand-in data (and a teacher checkpoint
     # that a recipe's first command would write).
     datasets = point_at_stand_in(cfg, stand_in)
-    assert {'train_dataloader.dataset', 'val_dataloader.dataset'} <= set(
-        datasets)
+    assert {'train_dataloader.dataset',
+            'val_dataloader.dataset'} <= set(datasets)
     if str(cfg.model.get('teacher_ckpt')).startswith('work_dirs'):
         cfg.model.teacher_ckpt = stand_in.teacher_checkpoint()
     check_config(cfg)
@@ -396,8 +399,7 @@ def test_config_builds_and_trains_one_step(path, stand_in):
         dataset = loader.dataset
         # Validation-style transforms: the same image twice is the same
         # tensor.
-        torch.testing.assert_close(dataset[0]['inputs'],
-                                   dataset[0]['inputs'])
+        torch.testing.assert_close(dataset[0]['inputs'], dataset[0]['inputs'])
         # A random subset of the whole list: a class-ordered list is not
         # matched on its first few classes.
         assert isinstance(loader.sampler, MatchingSubsetSampler)
@@ -414,8 +416,9 @@ def test_config_builds_and_trains_one_step(path, stand_in):
     }.get(method, 'MatchingGuidedDistillation')
     assert type(model).__name__ == expected
     if reducer is not None:
-        reducers = [model.distiller.reducer(p)
-                    for p in model.distiller.positions]
+        reducers = [
+            model.distiller.reducer(p) for p in model.distiller.positions
+        ]
         assert len(reducers) == len(cfg.model.distiller.positions)
         assert all(type(r) is reducer for r in reducers), reducers
         model.matching_pass([data], len(data['inputs']), show_progress=False)
@@ -429,21 +432,22 @@ def test_config_builds_and_trains_one_step(path, stand_in):
         assert sum(key.startswith('distill.loss_mgd')
                    for key in losses) == len(model.distiller.positions)
     if method == 'ofd':
-        assert losses == {f'distill.loss_ofd{k}'
-                          for k in range(len(losses))}
+        assert losses == {f'distill.loss_ofd{k}' for k in range(len(losses))}
         check_ofd_teacher_features(model, data)
     if method in ('kd', ) or (method or '').endswith('-kd'):
         assert log_vars['distill.loss_kd'] > 0
 
 
-@pytest.mark.parametrize('path', [
-    p for p in RECIPES if (method_of(p) or '').startswith('mgd')
-])
+@pytest.mark.parametrize(
+    'path', [p for p in RECIPES if (method_of(p) or '').startswith('mgd')])
 def test_mgd_configs_default_to_the_reducer_they_name(path):
     cfg = read_config(path)
-    reducer = {'amp': 'AbsMaxPoolReducer', 'rd': 'RandomDropReducer',
-               'sp': 'MaxPoolReducer', 'sm': 'SparseMatchReducer'}[
-                   method_of(path).split('-')[1]]
+    reducer = {
+        'amp': 'AbsMaxPoolReducer',
+        'rd': 'RandomDropReducer',
+        'sp': 'MaxPoolReducer',
+        'sm': 'SparseMatchReducer'
+    }[method_of(path).split('-')[1]]
     assert cfg.model.distiller.reducer.type == reducer
     # A position naming its own reducer would ignore --cfg-options
     # model.distiller.reducer.type=...
@@ -468,8 +472,9 @@ def test_comparisons_share_teacher_student_data_and_schedule(path):
     trains, on the same data and schedule."""
     match = DISTILL_NAME.match(osp.splitext(osp.basename(path))[0])
     cfg = read_config(path)
-    mgd = sibling(path, f'mgd-amp_{match["teacher"]}-{match["student"]}_'
-                  f'{match["rest"]}')
+    mgd = sibling(
+        path, f'mgd-amp_{match["teacher"]}-{match["student"]}_'
+        f'{match["rest"]}')
     for key in ('architecture', 'teacher', 'teacher_ckpt',
                 'data_preprocessor'):
         assert cfg.model[key] == mgd.model[key], key
@@ -484,15 +489,14 @@ def test_comparisons_share_teacher_student_data_and_schedule(path):
             student = distiller.student_recorders[f'ofd{k}']
             assert student.source == position.student.source
             assert student.type == position.student.type
-            assert (distiller.loss_forward_mappings[f'loss_ofd{k}'].s_feature
-                    .record_idx == position.student.get('record_idx', 0))
+            assert (distiller.loss_forward_mappings[f'loss_ofd{k}'].s_feature.
+                    record_idx == position.student.get('record_idx', 0))
             assert (distiller.teacher_recorders[f'ofd{k}'].source ==
                     position.teacher.margin_bn)
 
 
-@pytest.mark.parametrize('path', [
-    p for p in RECIPES if (method_of(p) or '').startswith('mgd')
-])
+@pytest.mark.parametrize(
+    'path', [p for p in RECIPES if (method_of(p) or '').startswith('mgd')])
 def test_student_alone_is_the_distilled_student(path):
     """The baseline config trains the same network from the same weights,
     on the same data and schedule."""
@@ -529,8 +533,8 @@ def test_headline_imagenet_recipe_is_the_papers():
     assert cfg.auto_scale_lr.base_batch_size == 256
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.momentum,
-            optimizer.nesterov,
-            optimizer.weight_decay) == ('SGD', 0.1, 0.9, True, 1e-4)
+            optimizer.nesterov, optimizer.weight_decay) == ('SGD', 0.1, 0.9,
+                                                            True, 1e-4)
     warmup, steps = cfg.param_scheduler
     assert warmup.type == 'LinearLR' and warmup.begin == 0
     assert steps.type == 'MultiStepLR'
@@ -541,9 +545,8 @@ def test_headline_imagenet_recipe_is_the_papers():
     assert 'resnet50_8xb32_in1k' in cfg.model.teacher_ckpt
 
 
-@pytest.mark.parametrize('path', [
-    p for p in RECIPES if p.endswith('_cub.py') and method_of(p)
-])
+@pytest.mark.parametrize(
+    'path', [p for p in RECIPES if p.endswith('_cub.py') and method_of(p)])
 def test_cub_recipes_are_the_papers(path):
     cfg = read_config(path)
     assert cfg.train_cfg.max_epochs == 120

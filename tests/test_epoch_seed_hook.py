@@ -7,19 +7,20 @@ import pytest
 import torch
 
 from mgd_plugin.engine.hooks import (EpochSeedHook, MatchingUpdateHook,
-                                     epoch_seed)
-from mgd_plugin.engine.hooks import epoch_seed_hook
+                                     epoch_seed, epoch_seed_hook)
 
 
 def fake_runner(seed=3, epoch=0, hooks=(), **randomness):
     """What the hooks read from MMEngine's Runner; ``epoch`` is 0-based."""
-    return SimpleNamespace(seed=seed, epoch=epoch, hooks=list(hooks),
-                           _randomness_cfg=dict(seed=seed, **randomness))
+    return SimpleNamespace(
+        seed=seed,
+        epoch=epoch,
+        hooks=list(hooks),
+        _randomness_cfg=dict(seed=seed, **randomness))
 
 
 def draws():
-    return (random.random(), float(np.random.rand()),
-            torch.rand(3).tolist())
+    return (random.random(), float(np.random.rand()), torch.rand(3).tolist())
 
 
 def test_epoch_seed_mixes_its_inputs():

@@ -1,17 +1,11 @@
 """Every error the README and docstrings promise, raised where promised,
 and the mixed-precision guard of the matching costs."""
-import copy
-import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmrazor.registry import MODELS
-
-from conftest import REPO_ROOT
-from test_matching_guided_distillation import batch, build, model_cfg
 
 from mgd_plugin.engine.hooks import MatchingUpdateHook
+from test_matching_guided_distillation import batch, build, model_cfg
 
 
 def explicit_cfg():
@@ -32,8 +26,10 @@ def test_no_reducer_loss_at_all():
         mapping = cfg.distiller.loss_forward_mappings[name]
         mapping.t_feature.pop('connector')  # a plain feature loss
     cfg.distiller.margin_bns = {}
-    with pytest.raises(ValueError, match='found no loss whose teacher input '
-                       'goes through a channel reducer'):
+    with pytest.raises(
+            ValueError,
+            match='found no loss whose teacher input '
+            'goes through a channel reducer'):
         build(cfg)
 
 
@@ -41,26 +37,32 @@ def test_a_reducer_loss_needs_exactly_one_student_input():
     cfg = explicit_cfg()
     mapping = cfg.distiller.loss_forward_mappings.loss_mgd1
     # Both inputs from the teacher, one through the reducer.
-    mapping.s_feature = dict(from_student=False, recorder='mgd1_t',
-                             record_idx=2, data_idx=0)
-    with pytest.raises(ValueError, match="MGD loss 'loss_mgd1' must map "
-                       'exactly one student input and one teacher input'):
+    mapping.s_feature = dict(
+        from_student=False, recorder='mgd1_t', record_idx=2, data_idx=0)
+    with pytest.raises(
+            ValueError,
+            match="MGD loss 'loss_mgd1' must map "
+            'exactly one student input and one teacher input'):
         build(cfg)
 
 
 def test_explicit_form_reducer_without_margin_bn():
     cfg = explicit_cfg()
     del cfg.distiller.margin_bns['mgd2_reducer']
-    with pytest.raises(ValueError, match="margin_bns has no teacher "
-                       "BatchNorm for reducer 'mgd2_reducer'"):
+    with pytest.raises(
+            ValueError,
+            match="margin_bns has no teacher "
+            "BatchNorm for reducer 'mgd2_reducer'"):
         build(cfg)
 
 
 def test_explicit_form_margin_bn_of_no_reducer():
     cfg = explicit_cfg()
     cfg.distiller.margin_bns['mgd9_reducer'] = 'backbone.layer1.2.bn3'
-    with pytest.raises(ValueError, match=r"margin_bns names connectors that "
-                       r"are not reducers of any MGD loss: \['mgd9_reducer'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r"margin_bns names connectors that "
+            r"are not reducers of any MGD loss: \['mgd9_reducer'\]"):
         build(cfg)
 
 
@@ -68,17 +70,19 @@ def test_wrong_distiller_type():
     cfg = model_cfg()
     cfg.distiller = dict(
         type='ConfigurableDistiller',
-        student_recorders=dict(fc=dict(type='ModuleOutputs',
-                                       source='head.fc')),
-        teacher_recorders=dict(fc=dict(type='ModuleOutputs',
-                                       source='head.fc')),
+        student_recorders=dict(
+            fc=dict(type='ModuleOutputs', source='head.fc')),
+        teacher_recorders=dict(
+            fc=dict(type='ModuleOutputs', source='head.fc')),
         distill_losses=dict(loss_kd=dict(type='KLDivergence', tau=1.5)),
         loss_forward_mappings=dict(
             loss_kd=dict(
                 preds_S=dict(from_student=True, recorder='fc'),
                 preds_T=dict(from_student=False, recorder='fc'))))
-    with pytest.raises(TypeError, match='MatchingGuidedDistillation needs a '
-                       'MatchingGuidedDistiller, got ConfigurableDistiller'):
+    with pytest.raises(
+            TypeError,
+            match='MatchingGuidedDistillation needs a '
+            'MatchingGuidedDistiller, got ConfigurableDistiller'):
         build(cfg)
 
 
@@ -87,9 +91,11 @@ def test_channel_counts_differ_from_the_recorded_features():
     # The teacher's first ReLU call of the block: a quarter of the channels.
     cfg.distiller.positions[3].teacher.record_idx = 0
     algo = build(cfg)
-    with pytest.raises(ValueError, match="position 'mgd3_reducer': the "
-                       'reducer expects 32 student and 128 teacher channels, '
-                       'the recorders give 32 and 32'):
+    with pytest.raises(
+            ValueError,
+            match="position 'mgd3_reducer': the "
+            'reducer expects 32 student and 128 teacher channels, '
+            'the recorders give 32 and 32'):
         algo.matching_pass([batch(2)], show_progress=False)
 
 
@@ -99,8 +105,10 @@ def test_features_that_are_not_4d():
     cfg.distiller.positions[3].teacher.update(
         type='ModuleOutputs', source='head.fc', record_idx=0)
     algo = build(cfg)
-    with pytest.raises(ValueError, match="position 'mgd3_reducer': recorded "
-                       r'features must be \(N, C, H, W\)'):
+    with pytest.raises(
+            ValueError,
+            match="position 'mgd3_reducer': recorded "
+            r'features must be \(N, C, H, W\)'):
         algo.matching_pass([batch(2)], show_progress=False)
 
 
@@ -116,8 +124,10 @@ def test_hook_on_a_model_without_channel_matching():
         model = Classifier()
 
     hook = MatchingUpdateHook(dataloader=dict(dataset=dict(type='X')))
-    with pytest.raises(TypeError, match='MatchingUpdateHook needs a model '
-                       'with a channel matching'):
+    with pytest.raises(
+            TypeError,
+            match='MatchingUpdateHook needs a model '
+            'with a channel matching'):
         hook.before_train(Runner())
 
 

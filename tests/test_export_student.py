@@ -98,16 +98,16 @@ def trained(tmp_path_factory, tiny_image_folder):
         dataloader = Runner.build_dataloader(cfg.test_dataloader)
     scores, labels = student_predictions(algorithm, dataloader)
     dataset = dataloader.dataset
-    return dict(options=options,
-                cfg=cfg,
-                checkpoint=checkpoint,
-                teacher_ckpt=teacher_ckpt,
-                scores=scores,
-                labels=labels,
-                image_paths=[
-                    dataset.get_data_info(i)['img_path']
-                    for i in range(len(dataset))
-                ])
+    return dict(
+        options=options,
+        cfg=cfg,
+        checkpoint=checkpoint,
+        teacher_ckpt=teacher_ckpt,
+        scores=scores,
+        labels=labels,
+        image_paths=[
+            dataset.get_data_info(i)['img_path'] for i in range(len(dataset))
+        ])
 
 
 def test_test_tool_needs_no_teacher_file(trained, tmp_path):
@@ -119,9 +119,8 @@ def test_test_tool_needs_no_teacher_file(trained, tmp_path):
     finally:
         shutil.move(moved, trained['teacher_ckpt'])
     assert 'The teacher weights come from' in log
-    assert top1 == pytest.approx(accuracy(trained['scores'],
-                                          trained['labels']),
-                                 abs=1e-4)
+    assert top1 == pytest.approx(
+        accuracy(trained['scores'], trained['labels']), abs=1e-4)
 
 
 def test_teacher_file_still_needed_without_teacher_weights(trained, tmp_path):
@@ -171,8 +170,8 @@ def test_exported_student_is_a_plain_mmpretrain_model(trained, tmp_path):
     assert "['meta', 'state_dict']" in proc.stdout
 
     exported = torch.load(out, weights_only=True)
-    distilled = torch.load(trained['checkpoint'],
-                           weights_only=True)['state_dict']
+    distilled = torch.load(
+        trained['checkpoint'], weights_only=True)['state_dict']
     student_keys = {
         k[len('architecture.'):]
         for k in distilled if k.startswith('architecture.')
@@ -202,19 +201,18 @@ def test_exported_student_is_a_plain_mmpretrain_model(trained, tmp_path):
         inferencer = mmpretrain.ImageClassificationInferencer(
             str(config), pretrained=str(out))
         results = inferencer(trained['image_paths'], batch_size=8)
-    torch.testing.assert_close(torch.stack(
-        [torch.as_tensor(r['pred_scores']) for r in results]),
-                               trained['scores'],
-                               rtol=0,
-                               atol=1e-6)
+    torch.testing.assert_close(
+        torch.stack([torch.as_tensor(r['pred_scores']) for r in results]),
+        trained['scores'],
+        rtol=0,
+        atol=1e-6)
     assert results[0]['pred_class'].startswith('class_')
 
     assert len(results) == len(trained['labels']) == 24
 
     top1, _ = test_accuracy(config, out, tmp_path / 'test')
-    assert top1 == pytest.approx(accuracy(trained['scores'],
-                                          trained['labels']),
-                                 abs=1e-4)
+    assert top1 == pytest.approx(
+        accuracy(trained['scores'], trained['labels']), abs=1e-4)
 
 
 def test_export_refuses_a_non_distillation_checkpoint(trained, tmp_path):
@@ -242,8 +240,8 @@ def test_kd_checkpoint_exports_with_given_config(tmp_path):
     with pytest.raises(SystemExit, match='stores no config'):
         export_tool([checkpoint, tmp_path / 'student.pth'])
     export_tool([checkpoint, tmp_path / 'student.pth', '--config', KD_CONFIG])
-    model = mmpretrain.get_model(str(tmp_path / 'student.py'),
-                                 pretrained=str(tmp_path / 'student.pth'))
+    model = mmpretrain.get_model(
+        str(tmp_path / 'student.py'), pretrained=str(tmp_path / 'student.pth'))
 
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     data = dict(inputs=list(images))
@@ -266,10 +264,11 @@ def test_student_config_is_plain_mmpretrain():
         assert foreign not in text, foreign
     assert student.model.type == 'ImageClassifier'
     # The algorithm's preprocessor, in MMPretrain's own type.
-    assert student.model.data_preprocessor == dict(type='ClsDataPreprocessor',
-                                                   mean=[127.5, 127.5, 127.5],
-                                                   std=[64.0, 64.0, 64.0],
-                                                   to_rgb=True)
+    assert student.model.data_preprocessor == dict(
+        type='ClsDataPreprocessor',
+        mean=[127.5, 127.5, 127.5],
+        std=[64.0, 64.0, 64.0],
+        to_rgb=True)
     # MMRazor's distillation val loop (which also runs the teacher) is
     # replaced by MMEngine's.
     assert 'type' not in student.val_cfg
@@ -279,12 +278,13 @@ def test_student_config_is_plain_mmpretrain():
 def test_student_config_resolves_mmrazor_cfg_path():
     # MMRazor's KD configs name the student by a model-zoo config file.
     cfg = Config(
-        dict(model=dict(
-            _scope_='mmrazor',
-            type='SingleTeacherDistill',
-            architecture=dict(
-                cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py',
-                pretrained=False))))
+        dict(
+            model=dict(
+                _scope_='mmrazor',
+                type='SingleTeacherDistill',
+                architecture=dict(
+                    cfg_path='mmpretrain::resnet/resnet18_8xb32_in1k.py',
+                    pretrained=False))))
     student = student_config(cfg)
     assert student.default_scope == 'mmpretrain'
     assert student.model.type == 'ImageClassifier'

@@ -46,10 +46,9 @@ def write_debian_files(folder, seed=0):
                            ('t10k', np.arange(10).repeat(1)[:7])):
         labels = rng.permutation(labels)
         images = rng.integers(0, 256, (len(labels), 28, 28))
-        for kind, array in (('images-idx3', images), ('labels-idx1',
-                                                      labels)):
-            with gzip.open(osp.join(folder, f'{prefix}-{kind}-ubyte.gz'),
-                           'wb') as f:
+        for kind, array in (('images-idx3', images), ('labels-idx1', labels)):
+            with gzip.open(
+                    osp.join(folder, f'{prefix}-{kind}-ubyte.gz'), 'wb') as f:
                 f.write(idx_bytes(array))
         splits[prefix] = (images, labels)
     return splits
@@ -60,8 +59,8 @@ def fashion_mnist_root(tmp_path_factory):
     src = str(tmp_path_factory.mktemp('debian'))
     splits = write_debian_files(src)
     dst = str(tmp_path_factory.mktemp('fashion-mnist'))
-    assert prepare_fashion_mnist.prepare(dst, src, allow_apt=False,
-                                         log=lambda m: None) == 'src'
+    assert prepare_fashion_mnist.prepare(
+        dst, src, allow_apt=False, log=lambda m: None) == 'src'
     return dst, splits
 
 
@@ -98,8 +97,8 @@ def test_test_loaders_read_all_test_images(fashion_mnist_root):
     for loader in ('val_dataloader', 'test_dataloader'):
         items = read_items(recipe_dataset(loader, root))
         assert len(items) == len(labels)
-        for (image, label), want_image, want_label in zip(
-                items, images, labels):
+        for (image,
+             label), want_image, want_label in zip(items, images, labels):
             np.testing.assert_array_equal(image, want_image)
             assert label == want_label
 
@@ -115,8 +114,10 @@ def test_train_subset_and_held_out_are_balanced_disjoint_training_images(
     def positions(items):
         found = []
         for image, label in items:
-            match = [k for k in range(len(images))
-                     if np.array_equal(images[k], image)]
+            match = [
+                k for k in range(len(images))
+                if np.array_equal(images[k], image)
+            ]
             assert len(match) == 1 and labels[match[0]] == label
             found.append(match[0])
         return found
@@ -144,26 +145,23 @@ def test_prepare_uses_the_data_folder_first(tmp_path):
         log=logs.append) == 'dst'
 
 
-def test_prepare_installs_the_debian_package_as_root(tmp_path,
-                                                     monkeypatch):
+def test_prepare_installs_the_debian_package_as_root(tmp_path, monkeypatch):
     debian = str(tmp_path / 'usr-share')
     monkeypatch.setattr(prepare_fashion_mnist, 'DEBIAN_DIR', debian)
-    monkeypatch.setattr(prepare_fashion_mnist, 'can_apt_install',
-                        lambda: True)
+    monkeypatch.setattr(prepare_fashion_mnist, 'can_apt_install', lambda: True)
     installs = []
 
     def fake_apt_install(log):
         installs.append(1)
         write_debian_files(debian)
 
-    monkeypatch.setattr(prepare_fashion_mnist, 'apt_install',
-                        fake_apt_install)
+    monkeypatch.setattr(prepare_fashion_mnist, 'apt_install', fake_apt_install)
     dst = str(tmp_path / 'data')
-    assert prepare_fashion_mnist.prepare(dst, debian,
-                                         log=lambda m: None) == 'apt'
+    assert prepare_fashion_mnist.prepare(
+        dst, debian, log=lambda m: None) == 'apt'
     assert installs == [1]
-    assert prepare_fashion_mnist.prepare(dst, debian,
-                                         log=lambda m: None) == 'dst'
+    assert prepare_fashion_mnist.prepare(
+        dst, debian, log=lambda m: None) == 'dst'
     assert installs == [1]
 
 
@@ -172,9 +170,9 @@ def test_prepare_says_how_to_get_the_files(tmp_path, monkeypatch):
                         lambda: False)
     dst = str(tmp_path / 'data')
     with pytest.raises(SystemExit) as error:
-        prepare_fashion_mnist.main(
-            ['--src', prepare_fashion_mnist.DEBIAN_DIR + '-absent', '--dst',
-             dst])
+        prepare_fashion_mnist.main([
+            '--src', prepare_fashion_mnist.DEBIAN_DIR + '-absent', '--dst', dst
+        ])
     message = str(error.value)
     assert 'Fashion-MNIST was not found' in message
     assert osp.abspath(dst) in message
@@ -190,5 +188,4 @@ def test_prepare_refuses_a_truncated_file(tmp_path):
     with open(path, 'r+b') as f:
         f.truncate(osp.getsize(path) - 1)
     with pytest.raises(ValueError, match='t10k-images-idx3-ubyte.*truncated'):
-        prepare_fashion_mnist.prepare(dst, allow_apt=False,
-                                      log=lambda m: None)
+        prepare_fashion_mnist.prepare(dst, allow_apt=False, log=lambda m: None)

@@ -97,9 +97,8 @@ def _mbv1(layer, channels, size):
 
 def _shufflenet(stage, last, channels, size):
     block = f'backbone.layers.{stage}.{last}'
-    return Side('ModuleOutputs', f'{block}.branch2.2.bn', 0, None, 1,
-                channels, size, block, 'shufflenet_block',
-                f'{block}.branch2.2.bn')
+    return Side('ModuleOutputs', f'{block}.branch2.2.bn', 0, None, 1, channels,
+                size, block, 'shufflenet_block', f'{block}.branch2.2.bn')
 
 
 def _positions_r50(students, stages):
@@ -111,25 +110,25 @@ def _positions_r50(students, stages):
 
 
 CONFIGS = {
-    'resnet18':
-    ('configs/_base_/models/mgd-amp_resnet50-resnet18.py',
-     _positions_r50([_r18(k) for k in range(4)], range(4))),
-    'mobilenet-v1':
-    ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
-     _positions_r50([
-         _mbv1(3, 128, 56),
-         _mbv1(5, 256, 28),
-         _mbv1(11, 512, 14),
-         _mbv1(13, 1024, 7),
-     ], range(4))),
-    'mobilenet-v2':
-    ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
-     _positions_r50([
-         _mbv2(3, 144, 56),  # block 4
-         _mbv2(4, 192, 28),  # block 7
-         _mbv2(5, 384, 14),  # block 11
-         _mbv2(7, 960, 7),  # block 17
-     ], range(4))),
+    'resnet18': ('configs/_base_/models/mgd-amp_resnet50-resnet18.py',
+                 _positions_r50([_r18(k) for k in range(4)], range(4))),
+    'mobilenet-v1': ('configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
+                     _positions_r50([
+                         _mbv1(3, 128, 56),
+                         _mbv1(5, 256, 28),
+                         _mbv1(11, 512, 14),
+                         _mbv1(13, 1024, 7),
+                     ], range(4))),
+    'mobilenet-v2': (
+        'configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
+        _positions_r50(
+            [
+                _mbv2(3, 144, 56),  # block 4
+                _mbv2(4, 192, 28),  # block 7
+                _mbv2(5, 384, 14),  # block 11
+                _mbv2(7, 960, 7),  # block 17
+            ],
+            range(4))),
     'shufflenet-v2':
     ('configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
      _positions_r50([
@@ -146,8 +145,8 @@ CONFIGS = {
 def _conv_bn(x, conv, bn):
     y = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
                  conv.dilation, conv.groups)
-    return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight,
-                        bn.bias, False, 0.0, bn.eps)
+    return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                        False, 0.0, bn.eps)
 
 
 def recompute(kind, module, x, out):
@@ -198,10 +197,10 @@ def _randomise_bns(model, generator):
             with torch.no_grad():
                 module.weight.copy_(0.5 + torch.rand(n, generator=generator))
                 module.bias.copy_(0.3 * torch.randn(n, generator=generator))
-                module.running_mean.copy_(
-                    0.2 * torch.randn(n, generator=generator))
-                module.running_var.copy_(
-                    0.5 + torch.rand(n, generator=generator))
+                module.running_mean.copy_(0.2 *
+                                          torch.randn(n, generator=generator))
+                module.running_var.copy_(0.5 +
+                                         torch.rand(n, generator=generator))
 
 
 def _build(config):
@@ -243,8 +242,8 @@ def _recorded_forward(algo, positions, size, batch=2):
                 hooked[key] = (args[0].clone(), out.clone())
 
             handles.append(module.register_forward_hook(hook))
-    x = torch.randn(batch, 3, size, size,
-                    generator=torch.Generator().manual_seed(1))
+    x = torch.randn(
+        batch, 3, size, size, generator=torch.Generator().manual_seed(1))
     try:
         with distiller.teacher_recorders, distiller.student_recorders:
             algo.teacher(x, None, mode='tensor')
@@ -259,11 +258,13 @@ def _recorded_forward(algo, positions, size, batch=2):
         run.student_hooked.append(hooked['student', k])
         run.teacher_hooked.append(hooked['teacher', k])
         run.student_calls.append(
-            len(distiller.student_recorders.get_recorder(
-                p.student_recorder).data_buffer))
+            len(
+                distiller.student_recorders.get_recorder(
+                    p.student_recorder).data_buffer))
         run.teacher_calls.append(
-            len(distiller.teacher_recorders.get_recorder(
-                p.teacher_recorder).data_buffer))
+            len(
+                distiller.teacher_recorders.get_recorder(
+                    p.teacher_recorder).data_buffer))
     return run
 
 
@@ -279,8 +280,9 @@ def built(request):
 # Tests.
 # ----------------------------------------------------------------------
 def _config_side(distiller, position, student):
-    recorders = (distiller.student_recorders
-                 if student else distiller.teacher_recorders)
+    recorders = (
+        distiller.student_recorders
+        if student else distiller.teacher_recorders)
     name = position.student_recorder if student else position.teacher_recorder
     return recorders.get_recorder(name)
 
@@ -295,8 +297,7 @@ def test_config_matches_documented_positions(built):
             assert type(recorder).__name__ == spec.recorder_type + 'Recorder'
             assert recorder.source == spec.source
             idx = p.student_record_idx if student else p.teacher_record_idx
-            data_idx = (p.student_data_idx
-                        if student else p.teacher_data_idx)
+            data_idx = (p.student_data_idx if student else p.teacher_data_idx)
             assert (idx, data_idx) == (spec.record_idx, spec.data_idx)
         assert p.margin_bn == doc.margin_bn
         reducer = distiller.reducer(p)
@@ -357,8 +358,8 @@ def test_recorded_features_are_pre_activation(built, side):
                                         out)
         torch.testing.assert_close(feature, pre, rtol=1e-4, atol=1e-4)
         # ... and the network passes on exactly its activation.
-        torch.testing.assert_close(act(feature), activated, rtol=1e-4,
-                                   atol=1e-4)
+        torch.testing.assert_close(
+            act(feature), activated, rtol=1e-4, atol=1e-4)
 
 
 def test_margin_bns(built):
@@ -400,8 +401,8 @@ def test_sizes_at_224(built):
     for k, doc in enumerate(positions):
         for side in ('student', 'teacher'):
             size = getattr(doc, side).size_224
-            assert tuple(getattr(run, side)[k].shape[1:]) == (
-                getattr(doc, side).channels, size, size), (name, side, k)
+            assert tuple(getattr(run, side)[k].shape[1:]) == (getattr(
+                doc, side).channels, size, size), (name, side, k)
 
 
 def test_matching_pass_installs_groups(built):
@@ -410,8 +411,11 @@ def test_matching_pass_installs_groups(built):
     generator = torch.Generator().manual_seed(2)
     batch = dict(
         inputs=[
-            torch.randint(0, 256, (3, SIZE, SIZE), dtype=torch.uint8,
-                          generator=generator) for _ in range(2)
+            torch.randint(
+                0,
+                256, (3, SIZE, SIZE),
+                dtype=torch.uint8,
+                generator=generator) for _ in range(2)
         ],
         data_samples=[DataSample().set_gt_label(0) for _ in range(2)])
     report = algo.matching_pass([batch], num_samples=2, show_progress=False)
@@ -463,12 +467,16 @@ def test_resnet_depth_positions(depth):
     for k, last in enumerate(last_blocks):
         block = getattr(backbone, f'layer{k + 1}')[last]
         assert last == len(getattr(backbone, f'layer{k + 1}')) - 1
-        handles.append(block.relu.register_forward_pre_hook(
-            lambda mod, args, k=k: records.setdefault(k, []).append(args[0])))
-        handles.append(block.register_forward_hook(
-            lambda mod, args, out, k=k: hooked.__setitem__(k, (args[0], out))))
-    backbone(torch.randn(2, 3, SIZE, SIZE,
-                         generator=torch.Generator().manual_seed(1)))
+        handles.append(
+            block.relu.register_forward_pre_hook(
+                lambda mod, args, k=k: records.setdefault(k, []).append(args[0]
+                                                                        )))
+        handles.append(
+            block.register_forward_hook(lambda mod, args, out, k=k: hooked.
+                                        __setitem__(k, (args[0], out))))
+    backbone(
+        torch.randn(
+            2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)))
     for handle in handles:
         handle.remove()
     for k, last in enumerate(last_blocks):

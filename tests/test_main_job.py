@@ -164,7 +164,9 @@ def test_reads_the_configs_in_a_fresh_process():
             'run_main_job.MGD, "w").max_epochs)')
     result = subprocess.run([sys.executable, '-c', code],
                             cwd=osp.join(REPO_ROOT, 'tools'),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == '10'
 
@@ -182,8 +184,11 @@ def test_main_runs_every_step_once_and_prints_the_table(
     import prepare_fashion_mnist
     monkeypatch.setattr(prepare_fashion_mnist, 'prepare',
                         lambda **kwargs: 'dst')
-    fake = FakeTools(top1={'resnet18-w16': 90.0, 'resnet18-w4': 86.0,
-                           'mgd-amp': 87.0})
+    fake = FakeTools(top1={
+        'resnet18-w16': 90.0,
+        'resnet18-w4': 86.0,
+        'mgd-amp': 87.0
+    })
     monkeypatch.setattr(run_main_job, '_call', fake)
     argv = ['--seeds', '0', '1', '--work-root', str(tmp_path)]
     run_main_job.main(argv)

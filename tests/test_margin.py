@@ -1,12 +1,11 @@
 """Tests of bn_margin against a SciPy version of the formula."""
-import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
-
 import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
 from torch import nn
 
+import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
 from mgd_plugin.models.utils import bn_margin
 
 
@@ -45,16 +44,14 @@ def test_matches_scipy_on_random_parameters():
     assert margin.dtype == torch.float32
     assert margin.shape == (64, )
     assert not margin.requires_grad
-    np.testing.assert_allclose(margin.numpy(), expected, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(margin.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_known_values():
     # gamma=1, beta=0: -phi(0) / Phi(0) = -sqrt(2 / pi); the -3s branch.
     margin = bn_margin(make_bn([1.0, -2.0], [0.0, 10.0]))
-    torch.testing.assert_close(margin,
-                               torch.tensor([-np.sqrt(2 / np.pi), -6.0],
-                                            dtype=torch.float32))
+    torch.testing.assert_close(
+        margin, torch.tensor([-np.sqrt(2 / np.pi), -6.0], dtype=torch.float32))
 
 
 def test_zero_weight_gives_the_limits_without_nan():
@@ -73,8 +70,8 @@ def test_other_batchnorm_kinds_and_dtypes():
     gamma, beta = [0.3, -1.2, 0.8], [0.1, -0.4, 1.0]
     expected = torch.tensor(scipy_margin(gamma, beta), dtype=torch.float32)
     for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm):
-        torch.testing.assert_close(bn_margin(make_bn(gamma, beta, cls)),
-                                   expected)
+        torch.testing.assert_close(
+            bn_margin(make_bn(gamma, beta, cls)), expected)
     half = make_bn(gamma, beta).half()
     assert bn_margin(half).dtype == torch.float32
 

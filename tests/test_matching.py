@@ -247,11 +247,13 @@ def test_integer_and_list_input():
     ints = np.random.default_rng(2).integers(0, 50, size=(3, 7))
     pi = match_channels(ints)
     assert_balanced(pi, 3, 7)
-    assert_same_total(dense_total(ints.astype(float), pi),
-                      brute_force_dense(ints.astype(float)))
+    assert_same_total(
+        dense_total(ints.astype(float), pi),
+        brute_force_dense(ints.astype(float)))
     as_list = ints.tolist()
-    assert_same_total(dense_total(ints.astype(float), match_channels(as_list)),
-                      brute_force_dense(ints.astype(float)))
+    assert_same_total(
+        dense_total(ints.astype(float), match_channels(as_list)),
+        brute_force_dense(ints.astype(float)))
     sigma = match_channels(as_list, sparse=True)
     sparse_check(ints.astype(float), sigma)
 

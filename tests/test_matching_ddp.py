@@ -14,29 +14,35 @@ from torch.distributed.elastic.utils.distributed import get_free_port
 
 from conftest import REPO_ROOT, write_image_folder
 
-CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs',
-                  'mgd_tiny_resnet.py')
+CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs', 'mgd_tiny_resnet.py')
 # Each spawned run must finish well within this; a hang fails the test.
 JOIN_TIMEOUT = 180
 
 
-def matching_run(rank, world_size, data_root, port, out_dir, num_samples,
+def matching_run(rank,
+                 world_size,
+                 data_root,
+                 port,
+                 out_dir,
+                 num_samples,
                  fault=None):
     import sys
     sys.path.insert(0, REPO_ROOT)
-    import mgd_plugin  # noqa: F401
     import torch.distributed as dist
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmrazor.registry import MODELS
 
+    import mgd_plugin  # noqa: F401
     from mgd_plugin.engine.hooks import MatchingUpdateHook
     from mgd_plugin.models.algorithms import channel_matching_mixin
 
     torch.set_num_threads(1)
     if world_size > 1:
         dist.init_process_group(
-            'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+            'gloo',
+            init_method=f'tcp://127.0.0.1:{port}',
+            rank=rank,
             world_size=world_size)
     init_default_scope('mmrazor')
     cfg = Config.fromfile(CONFIG)
@@ -82,7 +88,9 @@ def spawn_two(data_root, out_dir, num_samples, fault=None):
     context = mp.start_processes(
         matching_run,
         args=(2, data_root, get_free_port(), out_dir, num_samples, fault),
-        nprocs=2, join=False, start_method='spawn')
+        nprocs=2,
+        join=False,
+        start_method='spawn')
     # join() returns False as soon as one process ends; loop until both
     # have, or the deadline passes.
     deadline = time.monotonic() + JOIN_TIMEOUT
@@ -93,25 +101,26 @@ def spawn_two(data_root, out_dir, num_samples, fault=None):
             pytest.fail(
                 f'the two ranks did not finish within {JOIN_TIMEOUT} s')
     return [
-        torch.load(osp.join(out_dir, f'world2_rank{r}.pth'),
-                   weights_only=True) for r in range(2)
+        torch.load(
+            osp.join(out_dir, f'world2_rank{r}.pth'), weights_only=True)
+        for r in range(2)
     ]
 
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    return write_image_folder(str(tmp_path_factory.mktemp('images')),
-                              per_class=8)
+    return write_image_folder(
+        str(tmp_path_factory.mktemp('images')), per_class=8)
 
 
 # 15 of 24 images: 8 and 7 per rank; 40 > 24: the whole dataset.
 @pytest.mark.parametrize('num_samples', [15, 40])
-def test_ranks_share_the_images_and_match_one_process(
-        tmp_path, data_root, num_samples):
+def test_ranks_share_the_images_and_match_one_process(tmp_path, data_root,
+                                                      num_samples):
     rank0, rank1 = spawn_two(data_root, str(tmp_path), num_samples)
     matching_run(0, 1, data_root, None, str(tmp_path), num_samples)
-    single = torch.load(osp.join(str(tmp_path), 'world1_rank0.pth'),
-                        weights_only=True)
+    single = torch.load(
+        osp.join(str(tmp_path), 'world1_rank0.pth'), weights_only=True)
 
     drawn = min(num_samples, 24)
     # Disjoint shares whose union is what the single process saw.
@@ -124,10 +133,10 @@ def test_ranks_share_the_images_and_match_one_process(
         # After the all-reduce every rank holds the sum over both shares.
         # Batches are grouped differently, and each batch's similarities
         # are float32 before the float64 sum: float32 rounding apart.
-        torch.testing.assert_close(rank0['costs'][name], cost, rtol=1e-5,
-                                   atol=1e-5)
-        torch.testing.assert_close(rank1['costs'][name], cost, rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(
+            rank0['costs'][name], cost, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            rank1['costs'][name], cost, rtol=1e-5, atol=1e-5)
         # Solved once on rank 0 and broadcast; the same as one process.
         assert torch.equal(rank0['assignments'][name],
                            rank1['assignments'][name])

@@ -13,8 +13,7 @@ from mmrazor.registry import MODELS
 from conftest import REPO_ROOT
 from mgd_plugin import match_channels
 
-CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs',
-                  'mgd_tiny_resnet.py')
+CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs', 'mgd_tiny_resnet.py')
 
 
 def model_cfg():
@@ -30,8 +29,11 @@ def batch(num, seed=0, size=32):
     generator = torch.Generator().manual_seed(seed)
     return dict(
         inputs=[
-            torch.randint(0, 256, (3, size, size), dtype=torch.uint8,
-                          generator=generator) for _ in range(num)
+            torch.randint(
+                0,
+                256, (3, size, size),
+                dtype=torch.uint8,
+                generator=generator) for _ in range(num)
         ],
         data_samples=[DataSample().set_gt_label(i % 3) for i in range(num)])
 
@@ -54,9 +56,10 @@ def test_more_student_than_teacher_channels_fails_at_build():
 def test_missing_recorder_source_fails_at_build():
     cfg = model_cfg()
     cfg.distiller.positions[1].teacher.source = 'backbone.layer9.0.relu'
-    with pytest.raises(ValueError,
-                       match="'backbone.layer9.0.relu' is not a module of "
-                       'the teacher'):
+    with pytest.raises(
+            ValueError,
+            match="'backbone.layer9.0.relu' is not a module of "
+            'the teacher'):
         build(cfg)
 
 
@@ -82,8 +85,8 @@ def test_unknown_reducer_fails_at_build():
 def test_position_without_margin_bn_fails_at_build():
     cfg = model_cfg()
     del cfg.distiller.positions[2].teacher['margin_bn']
-    with pytest.raises(ValueError,
-                       match="MGD position 'mgd2' lacks 'margin_bn'"):
+    with pytest.raises(
+            ValueError, match="MGD position 'mgd2' lacks 'margin_bn'"):
         build(cfg)
 
 
@@ -91,11 +94,15 @@ def test_spatial_mismatch_fails_before_training():
     cfg = model_cfg()
     # Teacher stage 3 recorded where the student's stage 2 is: 8x8 vs 4x4...
     teacher = cfg.distiller.positions[1].teacher
-    teacher.update(source='backbone.layer3.5.relu', channels=64,
-                   margin_bn='backbone.layer3.5.bn3')
+    teacher.update(
+        source='backbone.layer3.5.relu',
+        channels=64,
+        margin_bn='backbone.layer3.5.bn3')
     algo = build(cfg)
-    with pytest.raises(ValueError, match="position 'mgd1_reducer': student "
-                       'and teacher spatial sizes differ'):
+    with pytest.raises(
+            ValueError,
+            match="position 'mgd1_reducer': student "
+            'and teacher spatial sizes differ'):
         algo.matching_pass([batch(2)], num_samples=2, show_progress=False)
 
 
@@ -111,15 +118,16 @@ def test_explicit_mmrazor_form_builds_the_same_distiller():
     from mgd_plugin.models.distillers.matching_guided_distiller import \
         expand_positions
     cfg = model_cfg()
-    explicit = expand_positions(cfg.distiller.pop('positions'),
-                                cfg.distiller.pop('reducer'),
-                                dict(type='NormConnector',
-                                     norm_cfg=dict(type='BN')))
+    explicit = expand_positions(
+        cfg.distiller.pop('positions'), cfg.distiller.pop('reducer'),
+        dict(type='NormConnector', norm_cfg=dict(type='BN')))
     cfg.distiller.update(explicit)
     explicit_algo = build(cfg)
     compact_algo = build()
-    assert explicit_algo.distiller.positions == compact_algo.distiller.positions
-    assert explicit_algo.state_dict().keys() == compact_algo.state_dict().keys()
+    assert (
+        explicit_algo.distiller.positions == compact_algo.distiller.positions)
+    assert explicit_algo.state_dict().keys() == compact_algo.state_dict().keys(
+    )
     for key, value in compact_algo.state_dict().items():
         assert torch.equal(explicit_algo.state_dict()[key], value), key
 
@@ -127,10 +135,12 @@ def test_explicit_mmrazor_form_builds_the_same_distiller():
 def test_positions_clashing_with_explicit_names_fail_at_build():
     cfg = model_cfg()
     cfg.distiller.connectors = dict(
-        mgd0_s_bn=dict(type='NormConnector', in_channels=4,
-                       norm_cfg=dict(type='BN')))
-    with pytest.raises(ValueError, match=r"connectors \['mgd0_s_bn'\] are "
-                       'defined both explicitly and by `positions`'):
+        mgd0_s_bn=dict(
+            type='NormConnector', in_channels=4, norm_cfg=dict(type='BN')))
+    with pytest.raises(
+            ValueError,
+            match=r"connectors \['mgd0_s_bn'\] are "
+            'defined both explicitly and by `positions`'):
         build(cfg)
 
 
@@ -211,15 +221,17 @@ def test_matching_pass_solves_the_spec_cost():
     # third batch lies beyond num_samples and must not count.
     first = {k: v[:3] for k, v in images.items()}
     second = {k: v[3:] for k, v in images.items()}
-    report = algo.matching_pass([first, second, batch(4, seed=9)],
-                                num_samples=5, show_progress=False, epoch=1)
+    report = algo.matching_pass(
+        [first, second, batch(4, seed=9)],
+        num_samples=5,
+        show_progress=False,
+        epoch=1)
     assert algo.distiller.matching_cost_count == 5
     for position in algo.distiller.positions:
         name = position.name
         reducer = algo.distiller.reducer(position)
         mean = algo.distiller.matching_costs()[name].numpy() / 5
-        np.testing.assert_allclose(mean, expected[name], rtol=1e-4,
-                                   atol=1e-5)
+        np.testing.assert_allclose(mean, expected[name], rtol=1e-4, atol=1e-5)
         assignment = match_channels(expected[name])
         np.testing.assert_array_equal(reducer.assignment.numpy(), assignment)
         assert report[name]['mean_cost'] == pytest.approx(
@@ -234,8 +246,10 @@ def test_matching_pass_solves_the_spec_cost():
 def test_second_matching_reports_changed_fraction():
     algo = build()
     algo.matching_pass([batch(4, seed=1)], 4, show_progress=False)
-    before = {p.name: algo.distiller.reducer(p).assignment.clone()
-              for p in algo.distiller.positions}
+    before = {
+        p.name: algo.distiller.reducer(p).assignment.clone()
+        for p in algo.distiller.positions
+    }
     report = algo.matching_pass([batch(4, seed=2)], 4, show_progress=False)
     for position in algo.distiller.positions:
         after = algo.distiller.reducer(position).assignment
@@ -254,10 +268,12 @@ def test_non_finite_features_keep_the_previous_matching():
     handle = algo.teacher.backbone.layer4[2].relu.register_forward_pre_hook(
         poison)
     try:
-        with pytest.warns(RuntimeWarning,
-                          match="non-finite features at position "
-                          "'mgd3_reducer'"):
-            report = algo.matching_pass([batch(4, seed=7)], 4,
+        with pytest.warns(
+                RuntimeWarning,
+                match="non-finite features at position "
+                "'mgd3_reducer'"):
+            report = algo.matching_pass([batch(4, seed=7)],
+                                        4,
                                         show_progress=False)
     finally:
         handle.remove()
@@ -301,8 +317,7 @@ def test_matching_and_training_under_autocast():
     for name, costs in mixed.distiller.matching_costs().items():
         assert costs.dtype == torch.float64
         torch.testing.assert_close(
-            costs, full.distiller.matching_costs()[name], rtol=0.05,
-            atol=0.05)
+            costs, full.distiller.matching_costs()[name], rtol=0.05, atol=0.05)
 
     data = mixed.data_preprocessor(batch(4, seed=5), True)
     with torch.autocast('cpu', dtype=torch.bfloat16):

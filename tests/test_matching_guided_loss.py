@@ -1,10 +1,9 @@
 """Tests of MatchingGuidedLoss against hand-computed values."""
-import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
-
 import pytest
 import torch
 from mmrazor.registry import MODELS
 
+import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
 from mgd_plugin.models.losses import MatchingGuidedLoss
 
 
@@ -71,8 +70,7 @@ def test_zero_target_counts_only_a_student_above_it():
     # above it is pulled down. (Counting t >= 0 would charge 1 + 4 here.)
     student = torch.tensor([[[[-1.0, -2.0], [0.5, 0.0]]]])
     target = torch.zeros_like(student)
-    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(
-        0.25)
+    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize('where', ['student', 'target'])
@@ -89,11 +87,13 @@ def test_nan_in_either_feature_gives_nan(where):
     assert torch.isnan(student.grad[0, 0, 0, 0])
 
 
-@pytest.mark.parametrize('student_value, target_value', [
-    (0.0, float('inf')),  # t > 0: counted, infinitely far
-    (float('inf'), 1.0),  # s > t: counted
-    (1.0, -float('inf')),  # s > t, the default margin of no lower bound
-])
+@pytest.mark.parametrize(
+    'student_value, target_value',
+    [
+        (0.0, float('inf')),  # t > 0: counted, infinitely far
+        (float('inf'), 1.0),  # s > t: counted
+        (1.0, -float('inf')),  # s > t, the default margin of no lower bound
+    ])
 def test_an_infinite_counted_difference_gives_inf_not_nan(
         student_value, target_value):
     student = torch.tensor([[[[student_value, 1.0]]]])
@@ -113,5 +113,5 @@ def test_a_positive_target_below_one_counts_a_lower_student():
     # t > 0 counts wherever s is: (0.2 - 0.5)^2 + (0.7 - 0.5)^2.
     student = torch.tensor([[[[0.2, 0.7]]]])
     target = torch.tensor([[[[0.5, 0.5]]]])
-    assert MatchingGuidedLoss()(student, target).item() == pytest.approx(
-        0.09 + 0.04)
+    assert MatchingGuidedLoss()(student,
+                                target).item() == pytest.approx(0.09 + 0.04)

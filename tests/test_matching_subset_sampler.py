@@ -68,8 +68,7 @@ def test_fresh_subset_per_matching_epoch_reproducible_per_seed(
     again = hook_loader(class_ordered_ann_file, 100, None, seed=3).sampler
     again.set_epoch(2)
     assert list(again) == second
-    other_seed = hook_loader(class_ordered_ann_file, 100, None,
-                             seed=4).sampler
+    other_seed = hook_loader(class_ordered_ann_file, 100, None, seed=4).sampler
     other_seed.set_epoch(2)
     assert set(other_seed) != set(second)
 

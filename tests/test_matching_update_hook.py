@@ -69,7 +69,11 @@ def mgd_teacher_ckpt(tmp_path_factory):
     return save_model_checkpoint(teacher, str(path))
 
 
-def mgd_options(tmp_path, data_root, teacher_ckpt, max_epochs, probe=None,
+def mgd_options(tmp_path,
+                data_root,
+                teacher_ckpt,
+                max_epochs,
+                probe=None,
                 interval=1):
     from mmengine.config import Config
     matching_hook = Config.fromfile(MGD_CONFIG).custom_hooks[0].to_dict()
@@ -85,7 +89,8 @@ def mgd_options(tmp_path, data_root, teacher_ckpt, max_epochs, probe=None,
         'allow_failed_imports=False)\n'
         f'custom_hooks = {hooks!r}\n')
     return [
-        str(config), '--cfg-options',
+        str(config),
+        '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
@@ -95,8 +100,9 @@ def mgd_options(tmp_path, data_root, teacher_ckpt, max_epochs, probe=None,
 
 
 def matched_epochs(log):
-    return sorted({int(e) for e in re.findall(r'MGD matching for epoch (\d+)',
-                                              log)})
+    return sorted(
+        {int(e)
+         for e in re.findall(r'MGD matching for epoch (\d+)', log)})
 
 
 def reducer_buffers(state):
@@ -107,8 +113,10 @@ def test_train_matches_on_schedule_and_resume_keeps_the_matching(
         tmp_path, tiny_image_folder, mgd_teacher_ckpt):
     work_dir = tmp_path / 'work'
     proc = check(
-        train(mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 3,
-                          interval=2) + ['--work-dir', str(work_dir)]))
+        train(
+            mgd_options(
+                tmp_path, tiny_image_folder, mgd_teacher_ckpt, 3, interval=2) +
+            ['--work-dir', str(work_dir)]))
     log = proc.stdout + proc.stderr
     assert matched_epochs(log) == [1, 3]
     assert 'distill.loss_mgd3' in log
@@ -125,10 +133,17 @@ def test_train_matches_on_schedule_and_resume_keeps_the_matching(
     probe = tmp_path / 'probe'
     proc = check(
         train(
-            mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 3,
-                        probe=probe, interval=2) +
-            ['--work-dir', str(tmp_path / 'again'), '--resume',
-             str(work_dir / 'epoch_2.pth')]))
+            mgd_options(
+                tmp_path,
+                tiny_image_folder,
+                mgd_teacher_ckpt,
+                3,
+                probe=probe,
+                interval=2) + [
+                    '--work-dir',
+                    str(tmp_path / 'again'), '--resume',
+                    str(work_dir / 'epoch_2.pth')
+                ]))
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 2' in log
     assert matched_epochs(log) == []
@@ -141,27 +156,30 @@ def test_extended_run_matches_when_due_on_resume(tmp_path, tiny_image_folder,
                                                  mgd_teacher_ckpt):
     work_dir = tmp_path / 'work'
     proc = check(
-        train(mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2) +
-              ['--work-dir', str(work_dir)]))
+        train(
+            mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2) +
+            ['--work-dir', str(work_dir)]))
     assert matched_epochs(proc.stdout + proc.stderr) == [1, 2]
     proc = check(
-        train(mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 3) +
-              ['--work-dir', str(work_dir), '--resume']))
+        train(
+            mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 3) +
+            ['--work-dir', str(work_dir), '--resume']))
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 2' in log
     assert matched_epochs(log) == [3]
-    assert int(load(work_dir / 'epoch_3.pth')['state_dict']
-               ['matching_epoch']) == 3
+    assert int(load(work_dir /
+                    'epoch_3.pth')['state_dict']['matching_epoch']) == 3
 
 
 def test_dist_train_ranks_end_with_identical_groups(tmp_path,
-                                                   tiny_image_folder,
-                                                   mgd_teacher_ckpt):
+                                                    tiny_image_folder,
+                                                    mgd_teacher_ckpt):
     probe = tmp_path / 'probe'
     proc = check(
         run(['bash', 'tools/dist_train.sh'] + dist_args(
-            mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2,
-                        probe=probe)) + ['--work-dir', str(tmp_path / 'w')],
+            mgd_options(
+                tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2, probe=probe))
+            + ['--work-dir', str(tmp_path / 'w')],
             PORT=str(get_free_port())))
     assert matched_epochs(proc.stdout + proc.stderr) == [1, 2]
     rank0 = load(probe / 'after_train_rank0.pth')
@@ -178,8 +196,8 @@ def test_dist_train_ranks_end_with_identical_groups(tmp_path,
 
 
 def test_empty_matching_dataset_stops_before_training(tmp_path,
-                                                     tiny_image_folder,
-                                                     mgd_teacher_ckpt):
+                                                      tiny_image_folder,
+                                                      mgd_teacher_ckpt):
     work_dir = tmp_path / 'work'
     options = mgd_options(tmp_path, tiny_image_folder, mgd_teacher_ckpt, 2)
     # `indices=0` keeps the first 0 images: a dataset that builds but is
@@ -202,8 +220,10 @@ def test_mgd_checkpoint_evaluates_with_test_tool(tmp_path, tiny_image_folder,
     check(train(options + ['--work-dir', str(work_dir)]))
     out = tmp_path / 'metrics.json'
     check(
-        run([sys.executable, 'tools/test.py', options[0],
-             str(work_dir / 'epoch_1.pth'), '--out',
-             str(out), '--work-dir',
-             str(tmp_path / 'test')] + options[1:]))
+        run([
+            sys.executable, 'tools/test.py', options[0],
+            str(work_dir / 'epoch_1.pth'), '--out',
+            str(out), '--work-dir',
+            str(tmp_path / 'test')
+        ] + options[1:]))
     assert 'accuracy/top1' in out.read_text()

@@ -48,8 +48,9 @@ def test_metafile_lists_every_config_once():
             # We publish no weights; every result is the paper's.
             assert 'Weights' not in model
             for result in model.get('Results', []):
-                assert all(name.endswith('(paper)')
-                           for name in result['Metrics']), model['Name']
+                assert all(
+                    name.endswith('(paper)')
+                    for name in result['Metrics']), model['Name']
 
 
 def test_readme_links_every_config():

@@ -51,8 +51,11 @@ def build(cfg):
 def fake_images(path, num=2):
     channels, side = next(v for k, v in INPUTS.items() if k in path)
     generator = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (num, channels, side, side),
-                         dtype=torch.uint8, generator=generator)
+    return torch.randint(
+        0,
+        256, (num, channels, side, side),
+        dtype=torch.uint8,
+        generator=generator)
 
 
 def optim(model):
@@ -72,8 +75,10 @@ def test_pretraining_config_builds_and_trains_one_step(path):
     model = build(cfg)
     mgd = 'mgd' in osp.basename(path)
     assert type(model).__name__ == ('MoCoMGD' if mgd else 'ConfigurableMoCo')
-    hooks = [h for h in cfg.get('custom_hooks', [])
-             if h.type == 'MatchingUpdateHook']
+    hooks = [
+        h for h in cfg.get('custom_hooks', [])
+        if h.type == 'MatchingUpdateHook'
+    ]
     if mgd:
         assert len(hooks) == 1, 'an MGD config needs its MatchingUpdateHook'
         hook = HOOKS.build(copy.deepcopy(hooks[0]))
@@ -84,8 +89,8 @@ def test_pretraining_config_builds_and_trains_one_step(path):
     else:
         assert not hooks
     model.train()
-    data = dict(inputs=[fake_images(path), fake_images(path)],
-                data_samples=None)
+    data = dict(
+        inputs=[fake_images(path), fake_images(path)], data_samples=None)
     log_vars = model.train_step(data, optim(model))
     assert torch.isfinite(log_vars['loss_contrastive'])
     if mgd:

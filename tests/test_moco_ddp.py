@@ -23,15 +23,18 @@ STEPS = 3
 def key_run(rank, world_size, port, out_dir):
     import sys
     sys.path.insert(0, REPO_ROOT)
-    import mgd_plugin  # noqa: F401
     import torch.distributed as dist
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
+    import mgd_plugin  # noqa: F401
+
     torch.set_num_threads(1)
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        'gloo',
+        init_method=f'tcp://127.0.0.1:{port}',
+        rank=rank,
         world_size=world_size)
     result = {}
     for shuffle_bn in (True, False):
@@ -63,10 +66,13 @@ def key_run(rank, world_size, port, out_dir):
             model._dequeue_and_enqueue(keys)
             encoded_ids, encoded = seen[-1]
             steps.append(
-                dict(ids=ids, keys=keys, encoded_ids=encoded_ids,
-                     encoded=torch.nn.functional.normalize(encoded, dim=1),
-                     queue=model.queue.clone(),
-                     queue_ptr=int(model.queue_ptr)))
+                dict(
+                    ids=ids,
+                    keys=keys,
+                    encoded_ids=encoded_ids,
+                    encoded=torch.nn.functional.normalize(encoded, dim=1),
+                    queue=model.queue.clone(),
+                    queue_ptr=int(model.queue_ptr)))
         result[shuffle_bn] = steps
     torch.save(result, osp.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()
@@ -77,7 +83,10 @@ def ranks(tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp('moco_ddp'))
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     context = mp.start_processes(
-        key_run, args=(2, get_free_port(), out_dir), nprocs=2, join=False,
+        key_run,
+        args=(2, get_free_port(), out_dir),
+        nprocs=2,
+        join=False,
         start_method='spawn')
     deadline = time.monotonic() + JOIN_TIMEOUT
     while not context.join(timeout=max(deadline - time.monotonic(), 0)):

@@ -44,16 +44,19 @@ def two_views(num=4, seed=0, size=32):
     generator = torch.Generator().manual_seed(seed)
 
     def view():
-        return torch.randint(0, 256, (num, 3, size, size), dtype=torch.uint8,
-                             generator=generator)
+        return torch.randint(
+            0,
+            256, (num, 3, size, size),
+            dtype=torch.uint8,
+            generator=generator)
 
     return dict(inputs=[view(), view()], data_samples=None)
 
 
 def optim(model):
     return OptimWrapper(
-        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
-                        weight_decay=1e-4))
+        torch.optim.SGD(
+            model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4))
 
 
 def match(model, seed=0):
@@ -93,10 +96,10 @@ def test_teacher_is_frozen_and_outside_the_student():
         for k in model.teacher_backbone.state_dict()
     }
     # Pretrained(prefix='backbone.') takes exactly the query backbone.
-    assert {k for k in keys if k.startswith('backbone.')} == {
-        'backbone.' + k
-        for k in model.backbone.state_dict()
-    }
+    assert {k
+            for k in keys if k.startswith('backbone.')
+            } == {'backbone.' + k
+                  for k in model.backbone.state_dict()}
     # Not part of the momentum encoder.
     teacher_params = {id(p) for p in model.teacher_backbone.parameters()}
     assert not teacher_params & {id(p) for p in model.encoder_k.parameters()}
@@ -120,8 +123,7 @@ def test_teacher_comes_from_the_backbone_of_a_moco_checkpoint(tmp_path):
                 moco.backbone.state_dict())
 
 
-def test_teacher_checkpoint_without_backbone_keys_names_its_prefixes(
-        tmp_path):
+def test_teacher_checkpoint_without_backbone_keys_names_its_prefixes(tmp_path):
     path = tmp_path / 'encoder_q.pth'
     moco = write_moco_checkpoint(tmp_path / 'mocov2.pth')
     renamed = {
@@ -167,8 +169,7 @@ def test_training_leaves_the_teacher_unchanged_and_trains_the_student():
     for key in ['loss_contrastive'] + mgd:
         assert torch.isfinite(log_vars[key]), key
     torch.testing.assert_close(
-        log_vars['loss'],
-        sum(log_vars[k] for k in ['loss_contrastive'] + mgd))
+        log_vars['loss'], sum(log_vars[k] for k in ['loss_contrastive'] + mgd))
 
 
 def test_mgd_loss_reaches_only_the_query_backbone():
@@ -206,16 +207,19 @@ def test_matching_pass_takes_single_and_multi_view_batches():
     model = build()
     views = two_views(8)['inputs']
     model.matching_pass([dict(inputs=views[0], data_samples=None)],
-                        show_progress=False, epoch=1)
+                        show_progress=False,
+                        epoch=1)
     single = {
         p.name: model.distiller.reducer(p).assignment.clone()
         for p in model.distiller.positions
     }
     model.matching_pass([dict(inputs=views, data_samples=None)],
-                        show_progress=False, epoch=2)
+                        show_progress=False,
+                        epoch=2)
     for position in model.distiller.positions:
-        assert torch.equal(model.distiller.reducer(position).assignment,
-                           single[position.name])
+        assert torch.equal(
+            model.distiller.reducer(position).assignment,
+            single[position.name])
     assert int(model.matching_epoch) == 2
 
 
@@ -265,8 +269,9 @@ def test_m_is_the_weight_of_the_old_key_encoder():
 
 @pytest.mark.parametrize('value', [-0.1, 1.5, 'x', None, True])
 def test_momentum_outside_0_1_fails_at_build(value):
-    with pytest.raises(ValueError, match=r'encoder_momentum must be a number '
-                       r'in \[0, 1\]'):
+    with pytest.raises(
+            ValueError, match=r'encoder_momentum must be a number '
+            r'in \[0, 1\]'):
         build(model_cfg(encoder_momentum=value))
 
 
@@ -291,8 +296,7 @@ def test_single_process_shuffle_warns_once(monkeypatch, kind, shuffle_bn):
     messages = []
     monkeypatch.setattr(configurable_moco, 'print_log',
                         lambda msg, **kwargs: messages.append(msg))
-    cfg = (model_cfg if kind == 'MoCoMGD' else moco_cfg)(
-        shuffle_bn=shuffle_bn)
+    cfg = (model_cfg if kind == 'MoCoMGD' else moco_cfg)(shuffle_bn=shuffle_bn)
     model = build(cfg)
     if kind == 'MoCoMGD':
         match(model)
@@ -338,13 +342,16 @@ def test_queue_length_not_a_multiple_of_the_batch_fails_before_the_step():
 @pytest.mark.parametrize('world_size, batch, drop_last, problems', [
     (2, 4, True, []),
     (1, 4, True, []),
-    (3, 4, True, ['model.queue_len: 32 is not a multiple of the global '
-                  'batch size 12 (train_dataloader.batch_size=4 x 3 '
-                  'process(es))']),
+    (3, 4, True, [
+        'model.queue_len: 32 is not a multiple of the global '
+        'batch size 12 (train_dataloader.batch_size=4 x 3 '
+        'process(es))'
+    ]),
     (1, 4, False, ['train_dataloader.drop_last: must be True']),
 ])
-def test_launch_check_of_queue_length_and_global_batch(
-        tmp_path, world_size, batch, drop_last, problems):
+def test_launch_check_of_queue_length_and_global_batch(tmp_path, world_size,
+                                                       batch, drop_last,
+                                                       problems):
     cfg = Config.fromfile(CONFIG)
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
     cfg.train_dataloader.batch_size = batch
@@ -359,8 +366,7 @@ def test_launch_check_of_queue_length_and_global_batch(
         assert problem in str(info.value)
 
 
-def test_launch_check_reads_the_world_size_of_torchrun(monkeypatch,
-                                                       tmp_path):
+def test_launch_check_reads_the_world_size_of_torchrun(monkeypatch, tmp_path):
     cfg = Config.fromfile(CONFIG)
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
     cfg.custom_hooks[0].dataloader.dataset.data_root = str(tmp_path)
@@ -419,7 +425,8 @@ def test_loss_factor_divides_every_loss_weight():
 def test_recorder_sources_are_relative_to_the_backbones():
     cfg = model_cfg()
     cfg.distiller.positions.teacher[0].source = 'backbone.layer1.2.relu'
-    with pytest.raises(ValueError,
-                       match="'backbone.layer1.2.relu' is not a module of "
-                       'the teacher'):
+    with pytest.raises(
+            ValueError,
+            match="'backbone.layer1.2.relu' is not a module of "
+            'the teacher'):
         build(cfg)

@@ -42,15 +42,16 @@ def teacher_keys(state):
 
 
 def matched_epochs(log):
-    return sorted({int(e) for e in re.findall(r'MGD matching for epoch (\d+)',
-                                              log)})
+    return sorted(
+        {int(e)
+         for e in re.findall(r'MGD matching for epoch (\d+)', log)})
 
 
 def logged_losses(log):
     """Every logged value of each loss term."""
     return {
-        name: [float(v) for v in re.findall(
-            re.escape(name) + r': (\S+)', log)]
+        name:
+        [float(v) for v in re.findall(re.escape(name) + r': (\S+)', log)]
         for name in LOSSES
     }
 
@@ -63,8 +64,12 @@ def teacher_ckpt(tmp_path_factory):
     return str(path), moco.backbone.state_dict()
 
 
-def pretrain_options(directory, data_root, teacher_ckpt, probe=None,
-                     extra_hooks=(), max_epochs=2):
+def pretrain_options(directory,
+                     data_root,
+                     teacher_ckpt,
+                     probe=None,
+                     extra_hooks=(),
+                     max_epochs=2):
     cfg = Config.fromfile(CONFIG)
     matching = cfg.custom_hooks[0].to_dict()
     matching['dataloader']['dataset']['data_root'] = str(data_root)
@@ -79,7 +84,8 @@ def pretrain_options(directory, data_root, teacher_ckpt, probe=None,
         'allow_failed_imports=False)\n'
         f'custom_hooks = {hooks!r}\n')
     return [
-        str(config), '--cfg-options',
+        str(config),
+        '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}',
         f'model.teacher_ckpt={teacher_ckpt}',
         f'train_cfg.max_epochs={max_epochs}',
@@ -116,9 +122,11 @@ def test_two_process_pretraining(dist_run, teacher_ckpt):
     state0, state1 = rank0['state_dict'], rank1['state_dict']
     # The same matching, queue and weights (momentum encoder included) on
     # both ranks; BatchNorm statistics are each rank's own.
-    shared = [k for k in state0
-              if 'reducer' in k or k.startswith('queue')
-              or k in ('matching_epoch', 'encoder_k.steps')]
+    shared = [
+        k for k in state0
+        if 'reducer' in k or k.startswith('queue') or k in ('matching_epoch',
+                                                            'encoder_k.steps')
+    ]
     assert any('reducer.assignment' in k for k in shared)
     assert_same_tensors(state0, state1, shared)
     assert any(k.startswith('encoder_k.') for k in rank0['parameters'])
@@ -129,8 +137,10 @@ def test_two_process_pretraining(dist_run, teacher_ckpt):
     _, teacher = teacher_ckpt
     for state in (start, state0, state1):
         assert_same_tensors(
-            {k[len('teacher_backbone.'):]: v
-             for k, v in teacher_keys(state).items()}, teacher)
+            {
+                k[len('teacher_backbone.'):]: v
+                for k, v in teacher_keys(state).items()
+            }, teacher)
     for name, training in rank0['training'].items():
         if name.startswith('teacher_backbone'):
             assert not training, name
@@ -160,8 +170,9 @@ def test_kill_and_resume_continues_with_queue_encoder_and_matching(
     work_dir = tmp_path / 'work'
     crash = dict(type='CrashDuringSaveHook', epoch=2)
     proc = train(
-        pretrain_options(tmp_path, tiny_image_folder, teacher_ckpt[0],
-                         extra_hooks=[crash]) + ['--work-dir', str(work_dir)])
+        pretrain_options(
+            tmp_path, tiny_image_folder, teacher_ckpt[0], extra_hooks=[crash])
+        + ['--work-dir', str(work_dir)])
     assert proc.returncode != 0
     assert 'simulated kill while saving' in proc.stderr
     assert SHUFFLE_WARNING in proc.stdout + proc.stderr  # one process
@@ -173,8 +184,8 @@ def test_kill_and_resume_continues_with_queue_encoder_and_matching(
     proc = check(
         train(
             pretrain_options(tmp_path, tiny_image_folder, teacher_ckpt[0],
-                             probe) + ['--work-dir', str(work_dir),
-                                       '--resume']))
+                             probe) +
+            ['--work-dir', str(work_dir), '--resume']))
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 1' in log
     assert 'Epoch(train) [1]' not in log and 'Epoch(train) [2]' in log
@@ -205,27 +216,34 @@ def linear_run(tmp_path_factory, tiny_image_folder, dist_run):
         f"custom_hooks = [dict(type='StateProbeHook', "
         f"out_dir={str(directory / 'probe')!r})]\n")
     options = [
-        str(config), '--cfg-options',
+        str(config),
+        '--cfg-options',
         f'model.backbone.init_cfg.checkpoint={pretrained}',
         f'train_dataloader.dataset.data_root={tiny_image_folder}',
         f'val_dataloader.dataset.data_root={tiny_image_folder}',
         f'test_dataloader.dataset.data_root={tiny_image_folder}',
     ]
     proc = check(train(options + ['--work-dir', str(directory / 'work')]))
-    return dict(directory=directory, options=options, pretrained=pretrained,
-                log=proc.stdout + proc.stderr)
+    return dict(
+        directory=directory,
+        options=options,
+        pretrained=pretrained,
+        log=proc.stdout + proc.stderr)
 
 
 def test_linear_evaluation_trains_a_head_on_the_student_backbone(linear_run):
     directory = linear_run['directory']
     pretraining = load(linear_run['pretrained'])['state_dict']
-    student = {k[len('backbone.'):]: v for k, v in pretraining.items()
-               if k.startswith('backbone.')}
+    student = {
+        k[len('backbone.'):]: v
+        for k, v in pretraining.items() if k.startswith('backbone.')
+    }
     before = load(directory / 'probe' / 'before_train_rank0.pth')
     after = load(directory / 'probe' / 'after_train_rank0.pth')
-    backbone = {k[len('backbone.'):]: v
-                for k, v in before['state_dict'].items()
-                if k.startswith('backbone.')}
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in before['state_dict'].items() if k.startswith('backbone.')
+    }
     assert backbone.keys() == student.keys()
     assert_same_tensors(backbone, student)
     # Frozen: the backbone (BN statistics included) did not move.
@@ -240,10 +258,12 @@ def test_linear_checkpoint_evaluates_with_the_test_tool(linear_run):
     directory = linear_run['directory']
     out = directory / 'metrics.json'
     check(
-        run([sys.executable, 'tools/test.py', linear_run['options'][0],
-             str(directory / 'work' / 'epoch_1.pth'), '--out', str(out),
-             '--work-dir', str(directory / 'test')] +
-            linear_run['options'][1:]))
+        run([
+            sys.executable, 'tools/test.py', linear_run['options'][0],
+            str(directory / 'work' / 'epoch_1.pth'), '--out',
+            str(out), '--work-dir',
+            str(directory / 'test')
+        ] + linear_run['options'][1:]))
     assert 'accuracy/top1' in out.read_text()
 
 
@@ -253,8 +273,10 @@ def test_knn_accuracy_of_the_student_backbone(tmp_path, tiny_image_folder,
     check(
         run([
             sys.executable, 'tools/analysis_tools/knn_eval.py', LINEAR,
-            '--checkpoint', str(dist_run['work_dir'] / 'epoch_2.pth'),
-            '--k', '1', '5', '--out', str(out), '--cfg-options',
+            '--checkpoint',
+            str(dist_run['work_dir'] / 'epoch_2.pth'), '--k', '1', '5',
+            '--out',
+            str(out), '--cfg-options',
             f'train_dataloader.dataset.data_root={tiny_image_folder}',
             f'test_dataloader.dataset.data_root={tiny_image_folder}'
         ]))
@@ -275,20 +297,22 @@ def test_export_student_keeps_the_student_moco(tmp_path, dist_run):
     check(
         run([
             sys.executable, 'tools/model_converters/export_student.py',
-            str(checkpoint), str(out)
+            str(checkpoint),
+            str(out)
         ]))
     saved = load(checkpoint)['state_dict']
     student = torch.load(str(out), weights_only=True)['state_dict']
-    assert not [k for k in student
-                if k.startswith(('teacher_backbone.', 'distiller.'))]
+    assert not [
+        k for k in student if k.startswith(('teacher_backbone.', 'distiller.'))
+    ]
     assert 'matching_epoch' not in student
     assert_same_tensors(student, saved)
-    assert {k.split('.')[0] for k in student} == {
-        'backbone', 'neck', 'encoder_k', 'queue', 'queue_ptr'
-    }
+    assert {k.split('.')[0]
+            for k in student
+            } == {'backbone', 'neck', 'encoder_k', 'queue', 'queue_ptr'}
     cfg = Config.fromfile(str(tmp_path / 'student.py'))
     assert cfg.model.type == 'MoCo'
     assert cfg.model.momentum == pytest.approx(1 - 0.99)
-    model = mmpretrain.get_model(str(tmp_path / 'student.py'),
-                                 pretrained=str(out))
+    model = mmpretrain.get_model(
+        str(tmp_path / 'student.py'), pretrained=str(out))
     assert_same_tensors(model.state_dict(), student)

@@ -40,9 +40,9 @@ def _run_tool(argv, capsys):
 
 def _comments(text):
     """The printed comments as one line of text."""
-    return ' '.join(
-        line.strip().lstrip('#').strip() for line in text.splitlines()
-        if line.strip().startswith('#'))
+    return ' '.join(line.strip().lstrip('#').strip()
+                    for line in text.splitlines()
+                    if line.strip().startswith('#'))
 
 
 def _exec_block(text):
@@ -92,8 +92,9 @@ def documented_positions():
             for name, indices in last_blocks:
                 indices = [int(i) for i in indices.split(',')]
                 networks[name] = [{
-                    key: value.replace('{last}', str(indices[k])) if
-                    isinstance(value, str) else value
+                    key:
+                    value.replace('{last}', str(indices[k])) if isinstance(
+                        value, str) else value
                     for key, value in row.items()
                 } for k, row in enumerate(rows)]
         else:
@@ -129,8 +130,7 @@ def documented_pair(teacher, student):
              dict(
                  student=_documented_config(row, False),
                  teacher=_documented_config(teacher_rows[row['size_224']],
-                                            True)))
-            for row in docs[student]]
+                                            True))) for row in docs[student]]
 
 
 # ----------------------------------------------------------------------
@@ -161,8 +161,7 @@ NETWORKS = {
 BASE_CONFIGS = {
     'ResNet-18': 'configs/_base_/models/mgd-amp_resnet50-resnet18.py',
     'MobileNet-V2': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v2.py',
-    'ShuffleNet-V2':
-    'configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
+    'ShuffleNet-V2': 'configs/_base_/models/mgd-amp_resnet50-shufflenet-v2.py',
     'MobileNet-V1': 'configs/_base_/models/mgd-amp_resnet50-mobilenet-v1.py',
 }
 # (teacher, student): every documented network is on one side. The shipped
@@ -186,9 +185,8 @@ def report(teacher, student):
 def test_finds_the_documented_positions(teacher, student):
     found = report(teacher, student)
     expected = documented_pair(teacher, student)
-    assert [p.size for p in found.positions] == [
-        (size * SIZE // 224, ) * 2 for size, _ in expected
-    ]
+    assert [p.size for p in found.positions] == [(size * SIZE // 224, ) * 2
+                                                 for size, _ in expected]
     configs = found.configs()
     for position in configs:
         del position['loss_weight']
@@ -230,7 +228,9 @@ def test_tool_reproduces_the_fashion_mnist_recipe(capsys):
     assert code == 0
     # in_channels comes from the config.
     assert 'for a 1-channel 28x28 input' in _comments(out)
-    recipe = [dict(p) for p in Config.fromfile(config).model.distiller.positions]
+    recipe = [
+        dict(p) for p in Config.fromfile(config).model.distiller.positions
+    ]
     found = _exec_block(out)
     # The finder scales the 224 px loss factor to 28 px (1e4 * (28/224)^2);
     # the recipe chose 1e3 on held-out images. Stage weights agree.
@@ -258,8 +258,7 @@ def test_notes_name_the_fallbacks():
     assert ('that backbone.layer5.0 computes from it at 4x4: '
             'backbone.layer5.0.conv.0.bn (384 ch)' in mobilenet)
     # Where the stage output is pre-activation, nothing needs saying.
-    assert 'no pre-activation' not in report('ResNet-50',
-                                             'ResNet-18').format()
+    assert 'no pre-activation' not in report('ResNet-50', 'ResNet-18').format()
 
 
 # ----------------------------------------------------------------------
@@ -277,8 +276,7 @@ def _write_config(path, model):
     return str(path)
 
 
-def test_pasted_block_builds_and_trains(tmp_path, tiny_image_folder,
-                                        capsys):
+def test_pasted_block_builds_and_trains(tmp_path, tiny_image_folder, capsys):
     teacher = _write_config(tmp_path / 'teacher.py', TINY_TEACHER)
     student = _write_config(tmp_path / 'student.py', TINY_STUDENT)
     code, block, _ = _run_tool([teacher, student, '--input-size', '32'],
@@ -338,18 +336,17 @@ def test_no_stage_of_equal_size_is_an_error(capsys):
     # Every teacher stage at 32x32, every student stage below it.
     teacher = _tiny_resnet(8, strides=(1, 1, 1, 1))
     student = Config(dict(model=classifier(dict(type='ResNet', depth=18))))
-    with pytest.raises(PositionError,
-                       match=r'no stage of equal spatial size for a 32x32 '
-                       r'input \(teacher stages: 32x32; student stages: '
-                       r'8x8, 4x4, 2x2, 1x1\)'):
+    with pytest.raises(
+            PositionError,
+            match=r'no stage of equal spatial size for a 32x32 '
+            r'input \(teacher stages: 32x32; student stages: '
+            r'8x8, 4x4, 2x2, 1x1\)'):
         find_positions(teacher, student, (32, 32))
 
 
 def test_wider_student_is_an_error(tmp_path, capsys):
-    teacher = _write_config(tmp_path / 'teacher.py',
-                            _tiny_resnet(4).model)
-    student = _write_config(tmp_path / 'student.py',
-                            _tiny_resnet(8).model)
+    teacher = _write_config(tmp_path / 'teacher.py', _tiny_resnet(4).model)
+    student = _write_config(tmp_path / 'student.py', _tiny_resnet(8).model)
     code, out, err = _run_tool([teacher, student, '--input-size', '32'],
                                capsys)
     assert code == 1 and out == ''
@@ -360,26 +357,26 @@ def test_wider_student_is_an_error(tmp_path, capsys):
 
 def test_teacher_feature_without_batchnorm_is_an_error():
     teacher = _tiny_resnet(8, norm_cfg=dict(type='GN', num_groups=2))
-    with pytest.raises(PositionError,
-                       match='is not the output of a BatchNorm'):
+    with pytest.raises(
+            PositionError, match='is not the output of a BatchNorm'):
         find_positions(teacher, _tiny_resnet(4), (32, 32))
 
 
 def test_num_positions_keeps_the_deepest():
     found = find_positions(
-        _tiny_resnet(8, depth=50), _tiny_resnet(4), (32, 32),
-        num_positions=2)
+        _tiny_resnet(8, depth=50), _tiny_resnet(4), (32, 32), num_positions=2)
     assert [p.size for p in found.positions] == [(8, 8), (4, 4)]
     factor = loss_factor_for(32, 32)
-    assert [p['loss_weight'] for p in found.configs()] == [
-        1 / 2 / factor, 1 / factor
-    ]
+    assert [p['loss_weight']
+            for p in found.configs()] == [1 / 2 / factor, 1 / factor]
     assert '--num-positions 2: not distilled at 32x32, 16x16' in (
         found.format())
-    with pytest.raises(PositionError,
-                       match=r'--num-positions 5: the pair has 4 positions'):
+    with pytest.raises(
+            PositionError,
+            match=r'--num-positions 5: the pair has 4 positions'):
         find_positions(
-            _tiny_resnet(8, depth=50), _tiny_resnet(4), (32, 32),
+            _tiny_resnet(8, depth=50),
+            _tiny_resnet(4), (32, 32),
             num_positions=5)
 
 

@@ -89,8 +89,8 @@ def test_fashion_mnist_needs_the_four_idx_files(tmp_path):
     root.mkdir()
     for name in IDX_FILES[:2]:
         (root / name).write_bytes(b'')
-    cfg = dataset_config(tmp_path, type='FashionMNIST', data_root=str(root),
-                         download=False)
+    cfg = dataset_config(
+        tmp_path, type='FashionMNIST', data_root=str(root), download=False)
     message = problems(cfg)
     for key in ('train_dataloader.dataset', 'custom_hooks[0].dataloader.'
                 'dataset'):
@@ -103,8 +103,8 @@ def test_fashion_mnist_needs_the_four_idx_files(tmp_path):
 
 
 def test_a_dataset_that_downloads_itself_needs_no_files(tmp_path):
-    cfg = dataset_config(tmp_path, type='FashionMNIST',
-                         data_root=str(tmp_path / 'not' / 'yet'))
+    cfg = dataset_config(
+        tmp_path, type='FashionMNIST', data_root=str(tmp_path / 'not' / 'yet'))
     check_config(cfg)
 
 
@@ -116,8 +116,8 @@ def write_image(path):
 def test_imagenet_needs_a_list_file_or_its_1000_class_folders(tmp_path):
     root = tmp_path / 'imagenet'
     (root / 'train').mkdir(parents=True)
-    cfg = dataset_config(tmp_path, type='ImageNet', data_root=str(root),
-                         split='train')
+    cfg = dataset_config(
+        tmp_path, type='ImageNet', data_root=str(root), split='train')
     message = problems(cfg)
     folder = str(root / 'train')
     assert (f'train_dataloader.dataset: ImageNet found no images: '
@@ -138,13 +138,19 @@ def test_class_folders_need_images(tmp_path):
     # CUB-200 in the MGD reference's layout, read by CustomDataset.
     root = tmp_path / 'cub200'
     (root / 'train' / '001.Black_footed_Albatross').mkdir(parents=True)
-    cfg = dataset_config(tmp_path, type='CustomDataset', data_root=str(root),
-                         data_prefix='valid')
+    cfg = dataset_config(
+        tmp_path,
+        type='CustomDataset',
+        data_root=str(root),
+        data_prefix='valid')
     assert (f"CustomDataset found no images: the image folder "
             f"{str(root / 'valid')!r} does not exist") in problems(cfg)
 
-    cfg = dataset_config(tmp_path, type='CustomDataset', data_root=str(root),
-                         data_prefix='train')
+    cfg = dataset_config(
+        tmp_path,
+        type='CustomDataset',
+        data_root=str(root),
+        data_prefix='train')
     assert 'no image files (' in problems(cfg)
     assert f"under {str(root / 'train')!r}" in problems(cfg)
     write_image(root / 'train' / '001.Black_footed_Albatross' / 'x.jpg')
@@ -155,8 +161,8 @@ def test_cub_needs_its_official_files(tmp_path):
     root = tmp_path / 'CUB_200_2011'
     root.mkdir()
     (root / 'images.txt').write_text('')
-    cfg = dataset_config(tmp_path, type='CUB', data_root=str(root),
-                         split='train')
+    cfg = dataset_config(
+        tmp_path, type='CUB', data_root=str(root), split='train')
     assert (f"from the official CUB_200_2011 layout in {str(root)!r}; "
             "missing there: ['image_class_labels.txt', "
             "'train_test_split.txt', 'images/']") in problems(cfg)
@@ -181,16 +187,18 @@ def test_train_tool_stops_before_building_anything(tmp_path, monkeypatch):
                       'mgd-amp_resnet50-mobilenet-v2_4xb16_cub.py')
     options = [
         f'{loader}.dataset.data_root={root}'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader', 'custom_hooks.0.dataloader')
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                       'custom_hooks.0.dataloader')
     ]
     with pytest.raises(ConfigCheckError) as info:
-        tool.main([config, '--work-dir', str(tmp_path / 'work'),
-                   '--cfg-options', *options])
+        tool.main([
+            config, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options', *options
+        ])
     message = str(info.value)
     assert "model.teacher_ckpt: checkpoint file 'work_dirs/" in message
-    for key, folder in (('train_dataloader', 'train'),
-                        ('val_dataloader', 'valid'),
+    for key, folder in (('train_dataloader', 'train'), ('val_dataloader',
+                                                        'valid'),
                         ('custom_hooks[0].dataloader', 'train')):
         assert (f'{key}.dataset: CustomDataset found no images: the image '
                 f'folder {str(root / folder)!r} does not exist') in message

@@ -41,10 +41,13 @@ def dataloader(key, **dataset):
 def test_missing_ann_file_is_named_with_its_full_path(tmp_path, data_root):
     cfg = write_config(
         tmp_path,
-        dataloader('train_dataloader', data_root=str(data_root),
-                   ann_file='meta/train.txt') +
-        dataloader('val_dataloader', data_root=str(data_root),
-                   ann_file='meta/val.txt'))
+        dataloader(
+            'train_dataloader',
+            data_root=str(data_root),
+            ann_file='meta/train.txt') + dataloader(
+                'val_dataloader',
+                data_root=str(data_root),
+                ann_file='meta/val.txt'))
     assert problems(cfg) == [
         f"val_dataloader.dataset.ann_file: file "
         f"'{data_root / 'meta' / 'val.txt'}' does not exist"
@@ -58,8 +61,8 @@ def test_ann_file_without_data_root_and_absolute(tmp_path, data_root):
         dataloader('train_dataloader', ann_file=present) +
         dataloader('val_dataloader', ann_file='/no/val.txt') +
         # An absolute ann_file is not under data_root (os.path.join).
-        dataloader('test_dataloader', data_root=str(data_root),
-                   ann_file=present))
+        dataloader(
+            'test_dataloader', data_root=str(data_root), ann_file=present))
     assert problems(cfg) == [
         "val_dataloader.dataset.ann_file: file '/no/val.txt' does not exist"
     ]
@@ -71,15 +74,13 @@ def test_empty_ann_file_means_a_folder_dataset(tmp_path, data_root):
     (data_root / 'class_0' / 'a.png').write_bytes(b'')
     cfg = write_config(
         tmp_path,
-        dataloader('train_dataloader', data_root=str(data_root),
-                   ann_file=''))
+        dataloader('train_dataloader', data_root=str(data_root), ann_file=''))
     assert problems(cfg) == []
 
 
 def test_ann_file_of_a_hook_and_a_wrapped_dataset(tmp_path, data_root):
     cfg = write_config(
-        tmp_path,
-        "train_dataloader = dict(dataset=dict(type='RepeatDataset', "
+        tmp_path, "train_dataloader = dict(dataset=dict(type='RepeatDataset', "
         "times=2, dataset=dict(type='CustomDataset', "
         f"data_root={str(data_root)!r}, ann_file='meta/missing.txt')))\n"
         "custom_hooks = [dict(type='MatchingUpdateHook', dataloader=dict("
@@ -97,14 +98,13 @@ STUDENT = ("dict(type='ImageClassifier', backbone=dict(type='ResNet', "
            "depth=18, init_cfg={init_cfg}))")
 
 
-@pytest.mark.parametrize('init_type', [
-    "'Pretrained'", "'mmengine.Pretrained'", 'PretrainedInit'])
+@pytest.mark.parametrize(
+    'init_type', ["'Pretrained'", "'mmengine.Pretrained'", 'PretrainedInit'])
 def test_missing_init_cfg_checkpoint_is_named(tmp_path, init_type):
     init_cfg = (f"dict(type={init_type}, checkpoint='/no/backbone.pth', "
                 "prefix='backbone.')")
     cfg = write_config(
-        tmp_path,
-        'from mmengine.model.weight_init import PretrainedInit\n'
+        tmp_path, 'from mmengine.model.weight_init import PretrainedInit\n'
         'model = dict(type="SingleTeacherDistill", architecture=' +
         STUDENT.format(init_cfg=init_cfg) + ')\n')
     assert problems(cfg) == [
@@ -116,8 +116,8 @@ def test_missing_init_cfg_checkpoint_is_named(tmp_path, init_type):
 def test_init_cfg_list_names_the_position(tmp_path):
     init_cfg = ("[dict(type='Kaiming', layer='Conv2d'), "
                 "dict(type='Pretrained', checkpoint='/no/b.pth')]")
-    cfg = write_config(
-        tmp_path, 'model = ' + STUDENT.format(init_cfg=init_cfg) + '\n')
+    cfg = write_config(tmp_path,
+                       'model = ' + STUDENT.format(init_cfg=init_cfg) + '\n')
     assert problems(cfg) == [
         "model.backbone.init_cfg[1].checkpoint: checkpoint file "
         "'/no/b.pth' does not exist"
@@ -148,11 +148,15 @@ def test_checkpoint_hook_is_not_a_checkpoint_file(tmp_path):
 
 
 def test_pretrained_class_is_recognised_through_subclasses(tmp_path):
+
     class LocalPretrained(PretrainedInit):
         pass
 
-    cfg = Config(dict(model=dict(type='X', init_cfg=dict(
-        type=LocalPretrained, checkpoint='/no/c.pth'))))
+    cfg = Config(
+        dict(
+            model=dict(
+                type='X',
+                init_cfg=dict(type=LocalPretrained, checkpoint='/no/c.pth'))))
     assert problems(cfg) == [
         "model.init_cfg.checkpoint: checkpoint file '/no/c.pth' does not "
         'exist'

@@ -18,16 +18,16 @@ CLASSES = ('001.Black_footed_Albatross', '002.Laysan_Albatross',
 
 
 def write_official_cub(root):
-    write_image_folder(str(root / 'images'), num_classes=len(CLASSES),
-                       per_class=3)
+    write_image_folder(
+        str(root / 'images'), num_classes=len(CLASSES), per_class=3)
     for index, name in enumerate(CLASSES):
         (root / 'images' / f'class_{index}').rename(root / 'images' / name)
-    files = sorted(p.relative_to(root / 'images').as_posix()
-                   for p in (root / 'images').glob('*/*.png'))
+    files = sorted(
+        p.relative_to(root / 'images').as_posix()
+        for p in (root / 'images').glob('*/*.png'))
     # Image ids in a shuffled order, so that neither split is a prefix.
     ids = {path: 1 + (7 * k) % len(files) for k, path in enumerate(files)}
-    (root / 'images.txt').write_text(''.join(
-        f'{ids[p]} {p}\n' for p in files))
+    (root / 'images.txt').write_text(''.join(f'{ids[p]} {p}\n' for p in files))
     (root / 'image_class_labels.txt').write_text(''.join(
         f'{ids[p]} {1 + CLASSES.index(p.split("/")[0])}\n' for p in files))
     (root / 'train_test_split.txt').write_text(''.join(
@@ -49,8 +49,8 @@ def test_recipe_folders_hold_the_official_split(tmp_path):
         osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
                  'cub-folders_bs16.py'))
     init_default_scope('mmpretrain')
-    for loader, split in (('train_dataloader', 'train'),
-                          ('val_dataloader', 'test')):
+    for loader, split in (('train_dataloader', 'train'), ('val_dataloader',
+                                                          'test')):
         ours = DATASETS.build(
             dict(cfg[loader].dataset, data_root=str(dst), pipeline=[]))
         official = DATASETS.build(

@@ -1,16 +1,14 @@
 """Tests of the MGD channel reducers against element-by-element versions."""
-import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
-
 import numpy as np
 import pytest
 import torch
 from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
+import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
 from mgd_plugin.models.architectures import (AbsMaxPoolReducer,
                                              BaseChannelReducer,
-                                             MaxPoolReducer,
-                                             RandomDropReducer,
+                                             MaxPoolReducer, RandomDropReducer,
                                              SparseMatchReducer)
 
 GROUPED_REDUCERS = [AbsMaxPoolReducer, RandomDropReducer, MaxPoolReducer]
@@ -83,9 +81,8 @@ def reference_target(cls, feature, margin, groups):
 CASES = [(2, 6, 0), (3, 8, 1), (3, 8, 2), (4, 4, 3), (1, 5, 4)]
 
 
-@pytest.mark.parametrize('cls',
-                         [AbsMaxPoolReducer, MaxPoolReducer,
-                          SparseMatchReducer])
+@pytest.mark.parametrize(
+    'cls', [AbsMaxPoolReducer, MaxPoolReducer, SparseMatchReducer])
 @pytest.mark.parametrize('num_s,num_t,seed', CASES)
 def test_matches_elementwise_reference(cls, num_s, num_t, seed):
     gen = torch.Generator().manual_seed(seed)
@@ -132,8 +129,9 @@ def test_random_drop_picks_group_members(num_s, num_t, seed):
             for h in range(5):
                 for w in range(5):
                     value = out[n, i, h, w]
-                    hits = [j for j in groups[i] if feature[n, j, h, w] ==
-                            value]
+                    hits = [
+                        j for j in groups[i] if feature[n, j, h, w] == value
+                    ]
                     assert len(hits) == 1
                     seen[i].add(hits[0])
     # 100 draws per channel: every member (at most 3) shows up.
@@ -154,8 +152,8 @@ def test_random_drop_redraws_and_is_reproducible():
 def test_random_drop_draws_uniformly():
     reducer = RandomDropReducer(student_channels=1, teacher_channels=3)
     reducer.update_matching(np.zeros(3, dtype=np.int64))
-    feature = torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1).expand(
-        1, 3, 60, 50)
+    feature = torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1,
+                                                 1).expand(1, 3, 60, 50)
     counts = torch.bincount(reducer(feature).flatten().long(), minlength=3)
     # 3000 draws, expected 1000 each; 5 standard deviations is about 130.
     assert ((counts - 1000).abs() < 130).all(), counts
@@ -200,8 +198,8 @@ def test_float16_input(cls):
     if cls is not RandomDropReducer:
         # The margin is rounded to float16 after the reduction in float32.
         expected = reference_target(cls, feature.float(), margin, groups)
-        torch.testing.assert_close(out.float(), expected.half().float(),
-                                   rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(
+            out.float(), expected.half().float(), rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize('cls', ALL_REDUCERS)
@@ -399,8 +397,8 @@ def test_error_messages_in_full():
         'got (1, 5, 2, 2).')
     with pytest.raises(ValueError) as info:
         reducer.update_matching('not numbers')
-    assert str(info.value) == (
-        'The assignment must be an integer array, got str.')
+    assert str(
+        info.value) == ('The assignment must be an integer array, got str.')
     with pytest.raises(ValueError) as info:
         reducer.update_matching([0, 1])
     assert str(info.value) == 'The assignment must have shape (6,), got (2,).'
@@ -439,8 +437,8 @@ def test_loading_reports_missing_unexpected_and_misshapen_keys(cls):
         holder.load_state_dict(misshapen)
 
 
-@pytest.mark.parametrize('cls', [AbsMaxPoolReducer, MaxPoolReducer,
-                                 SparseMatchReducer])
+@pytest.mark.parametrize(
+    'cls', [AbsMaxPoolReducer, MaxPoolReducer, SparseMatchReducer])
 def test_non_contiguous_feature_gives_the_same_target(cls):
     reducer, _ = build(cls, 3, 8, margin=torch.randn(8))
     feature = torch.randn(2, 8, 4, 5)

@@ -14,9 +14,12 @@ MODELS_NAMES = [
 
 
 def python(code):
-    proc = subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

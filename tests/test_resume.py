@@ -29,7 +29,11 @@ def teacher_ckpt(tmp_path_factory):
     return save_model_checkpoint(teacher, str(path))
 
 
-def mgd_run(tmp_path, data_root, teacher_ckpt, max_epochs, hooks=(),
+def mgd_run(tmp_path,
+            data_root,
+            teacher_ckpt,
+            max_epochs,
+            hooks=(),
             options=()):
     """[config, --cfg-options ...] of an MGD run with extra ``hooks``."""
     matching_hook = Config.fromfile(MGD_CONFIG).custom_hooks[0].to_dict()
@@ -41,7 +45,8 @@ def mgd_run(tmp_path, data_root, teacher_ckpt, max_epochs, hooks=(),
         'allow_failed_imports=False)\n'
         f'custom_hooks = {[matching_hook] + list(hooks)!r}\n')
     return [
-        str(config), '--cfg-options',
+        str(config),
+        '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
@@ -70,12 +75,14 @@ def pointer(work_dir):
 
 def files(work_dir):
     """Checkpoints and temporaries in the work dir (not logs, not configs)."""
-    return sorted(name for name in os.listdir(work_dir)
-                  if name.endswith(('.pth', '.part')))
+    return sorted(
+        name for name in os.listdir(work_dir)
+        if name.endswith(('.pth', '.part')))
 
 
-def test_sigkill_at_every_moment_of_a_save_then_resume(
-        tmp_path, tiny_image_folder, teacher_ckpt):
+def test_sigkill_at_every_moment_of_a_save_then_resume(tmp_path,
+                                                       tiny_image_folder,
+                                                       teacher_ckpt):
     """One work dir, killed four times, resumed each time.
 
     With ``max_keep_ckpts=1`` (upstream deletes the only checkpoint before
@@ -162,22 +169,24 @@ def test_resumed_run_ends_exactly_as_the_uninterrupted_one(
     epochs 2 and 3 must draw exactly what the uninterrupted run drew.
     """
     options = [
-        f'model.distiller.reducer.type={reducer}',
-        'randomness.seed=7', 'randomness.deterministic=True'
+        f'model.distiller.reducer.type={reducer}', 'randomness.seed=7',
+        'randomness.deterministic=True'
     ]
 
     def run(work_dir, hooks, resume=False):
         return train(
             mgd_run(tmp_path, tiny_image_folder, teacher_ckpt, 3, hooks,
-                    options) + ['--work-dir', str(tmp_path / work_dir)] +
+                    options) +
+            ['--work-dir', str(tmp_path / work_dir)] +
             (['--resume'] if resume else []))
 
-    check(run('straight', [dict(type='StateProbeHook',
-                                out_dir=str(tmp_path / 'straight'))]))
+    check(
+        run('straight',
+            [dict(type='StateProbeHook', out_dir=str(tmp_path / 'straight'))]))
     killed(run('interrupted', [dict(type='KillAfterEpochHook', epoch=1)]))
     proc = check(
-        run('interrupted', [dict(type='StateProbeHook',
-                                 out_dir=str(tmp_path / 'resumed'))],
+        run('interrupted',
+            [dict(type='StateProbeHook', out_dir=str(tmp_path / 'resumed'))],
             resume=True))
     assert resumed_epoch(proc) == 1
     assert 'MGD matching for epoch 3' in proc.stdout + proc.stderr

@@ -137,9 +137,8 @@ def test_prefix_loads_the_keys_under_it(teacher_file, tmp_path):
     teacher = build_teacher(seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        load_teacher_checkpoint(teacher.backbone,
-                                str(path),
-                                prefix='backbone.')
+        load_teacher_checkpoint(
+            teacher.backbone, str(path), prefix='backbone.')
     for key, value in teacher.backbone.state_dict().items():
         assert torch.equal(value, saved[f'backbone.{key}']), key
     assert teacher.backbone._is_init
@@ -149,9 +148,8 @@ def test_prefix_loads_the_keys_under_it(teacher_file, tmp_path):
         load_teacher_checkpoint(teacher, str(path))
 
     with pytest.raises(TeacherCheckpointError) as error:
-        load_teacher_checkpoint(teacher.backbone,
-                                str(path),
-                                prefix='module.encoder_q')
+        load_teacher_checkpoint(
+            teacher.backbone, str(path), prefix='module.encoder_q')
     assert ("no key under prefix 'module.encoder_q.'; its keys start with "
             "['backbone.', 'encoder_k.', 'neck.', 'queue']") in str(
                 error.value)

@@ -21,12 +21,17 @@ TESTS_DIR = osp.dirname(__file__)
 def run(cmd, timeout=600, **env):
     full_env = dict(os.environ)
     full_env['PYTHONPATH'] = os.pathsep.join(
-        [REPO_ROOT, TESTS_DIR, full_env.get('PYTHONPATH', '')])
+        [REPO_ROOT, TESTS_DIR,
+         full_env.get('PYTHONPATH', '')])
     full_env['PYTHON'] = sys.executable
     full_env['OMP_NUM_THREADS'] = '1'
     full_env.update(env)
     return subprocess.run(
-        cmd, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True,
+        cmd,
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=timeout)
 
 
@@ -64,11 +69,10 @@ def config_with_hooks(directory, probe_dir=None, extra=()):
     return path
 
 
-def options(data_root, teacher_ckpt, probe_dir=None, max_epochs=2,
-            extra=()):
+def options(data_root, teacher_ckpt, probe_dir=None, max_epochs=2, extra=()):
     """[config, --cfg-options ...] for a run on the tiny data."""
-    config = config_with_hooks(osp.dirname(str(teacher_ckpt)), probe_dir,
-                               extra)
+    config = config_with_hooks(
+        osp.dirname(str(teacher_ckpt)), probe_dir, extra)
     opts = [
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
@@ -96,11 +100,12 @@ def load(path):
 
 
 def test_train_then_resume_continues_at_epoch_3(tmp_path, tiny_image_folder,
-                                               teacher_ckpt):
+                                                teacher_ckpt):
     work_dir = tmp_path / 'work'
     check(
-        train(options(tiny_image_folder, teacher_ckpt, tmp_path / 'first') +
-              ['--work-dir', str(work_dir)]))
+        train(
+            options(tiny_image_folder, teacher_ckpt, tmp_path / 'first') +
+            ['--work-dir', str(work_dir)]))
     for epoch in (1, 2):
         assert (work_dir / f'epoch_{epoch}.pth').is_file()
     assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_2.pth')
@@ -111,8 +116,13 @@ def test_train_then_resume_continues_at_epoch_3(tmp_path, tiny_image_folder,
     assert 'message_hub' in saved and 'optimizer' in saved
 
     proc = check(
-        train(options(tiny_image_folder, teacher_ckpt, tmp_path / 'resumed',
-                      max_epochs=3) + ['--work-dir', str(work_dir), '--resume']))
+        train(
+            options(
+                tiny_image_folder,
+                teacher_ckpt,
+                tmp_path / 'resumed',
+                max_epochs=3) +
+            ['--work-dir', str(work_dir), '--resume']))
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 2' in log
     assert 'Epoch(train) [1]' not in log
@@ -133,22 +143,24 @@ def test_train_then_resume_continues_at_epoch_3(tmp_path, tiny_image_folder,
     final = load(tmp_path / 'resumed' / 'after_train_rank0.pth')
     assert final['epoch'] == 3
     assert (work_dir / 'epoch_3.pth').is_file()
-    assert not torch.equal(
-        final['state_dict']['architecture.head.fc.weight'],
-        saved['state_dict']['architecture.head.fc.weight'])
+    assert not torch.equal(final['state_dict']['architecture.head.fc.weight'],
+                           saved['state_dict']['architecture.head.fc.weight'])
 
 
 def test_resume_from_explicit_checkpoint(tmp_path, tiny_image_folder,
                                          teacher_ckpt):
     work_dir = tmp_path / 'work'
     check(
-        train(options(tiny_image_folder, teacher_ckpt, max_epochs=2) +
-              ['--work-dir', str(work_dir)]))
+        train(
+            options(tiny_image_folder, teacher_ckpt, max_epochs=2) +
+            ['--work-dir', str(work_dir)]))
     proc = check(
-        train(options(tiny_image_folder, teacher_ckpt, max_epochs=2) + [
-            '--work-dir', str(tmp_path / 'other'), '--resume',
-            str(work_dir / 'epoch_1.pth')
-        ]))
+        train(
+            options(tiny_image_folder, teacher_ckpt, max_epochs=2) + [
+                '--work-dir',
+                str(tmp_path / 'other'), '--resume',
+                str(work_dir / 'epoch_1.pth')
+            ]))
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     assert (tmp_path / 'other' / 'epoch_2.pth').is_file()
 
@@ -183,8 +195,9 @@ def test_interrupted_save_never_becomes_latest(tmp_path, tiny_image_folder,
     work_dir = tmp_path / 'work'
     crash = dict(type='CrashDuringSaveHook', epoch=2, fsync_call=fsync_call)
     keep_one = 'default_hooks.checkpoint.max_keep_ckpts=1'
-    proc = train(options(tiny_image_folder, teacher_ckpt, extra=[crash]) +
-                 [keep_one, '--work-dir', str(work_dir)])
+    proc = train(
+        options(tiny_image_folder, teacher_ckpt, extra=[crash]) +
+        [keep_one, '--work-dir', str(work_dir)])
     assert proc.returncode != 0
     assert 'simulated kill while saving' in proc.stderr
     assert (work_dir / 'epoch_1.pth').is_file()
@@ -195,8 +208,10 @@ def test_interrupted_save_never_becomes_latest(tmp_path, tiny_image_folder,
     assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_1.pth')
 
     proc = check(
-        train(options(tiny_image_folder, teacher_ckpt) +
-              [keep_one, '--work-dir', str(work_dir), '--resume']))
+        train(
+            options(tiny_image_folder, teacher_ckpt) +
+            [keep_one, '--work-dir',
+             str(work_dir), '--resume']))
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     assert load(work_dir / 'epoch_2.pth')['meta']['epoch'] == 2
     assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_2.pth')
@@ -217,21 +232,23 @@ def test_interrupted_save_never_becomes_latest(tmp_path, tiny_image_folder,
 def test_bad_config_fails_before_training(tmp_path, tiny_image_folder,
                                           teacher_ckpt, override, message):
     work_dir = tmp_path / 'work'
-    proc = train(options(tiny_image_folder, teacher_ckpt) +
-                 [override, '--work-dir', str(work_dir)])
+    proc = train(
+        options(tiny_image_folder, teacher_ckpt) +
+        [override, '--work-dir', str(work_dir)])
     assert proc.returncode != 0
     assert message in proc.stderr
     assert 'Epoch(train)' not in proc.stdout + proc.stderr
-    assert not (work_dir.exists() and
-                [p for p in os.listdir(work_dir) if p.endswith('.pth')])
+    assert not (work_dir.exists()
+                and [p for p in os.listdir(work_dir) if p.endswith('.pth')])
 
 
 def test_test_tool_evaluates_student(tmp_path, tiny_image_folder,
                                      teacher_ckpt):
     work_dir = tmp_path / 'work'
     check(
-        train(options(tiny_image_folder, teacher_ckpt, max_epochs=1) +
-              ['--work-dir', str(work_dir)]))
+        train(
+            options(tiny_image_folder, teacher_ckpt, max_epochs=1) +
+            ['--work-dir', str(work_dir)]))
     out = tmp_path / 'metrics.json'
     config, *cfg_options = options(tiny_image_folder, teacher_ckpt)
     proc = check(

@@ -9,10 +9,11 @@ Standard library only: the entry points (``tools/run_main_job.py``,
    this runs as root with apt-get);
 2. re-executes the entry point with the virtual environment's Python;
 3. there, installs the tested torch/torchvision pair and then this package
-   with its test extras (``pip install -e '.[tests]'``), unless a stamp in
-   ``.venv`` says that exactly this ``setup.py`` and these pins are
-   installed and the packages are present; after installing it starts
-   once more, so that the new packages are importable.
+   with its test and lint extras (``pip install -e '.[tests,lint]'``),
+   unless a stamp in ``.venv`` says that exactly this ``setup.py``, these
+   pins and extras are installed and the packages are present; after
+   installing it starts once more, so that the new packages are
+   importable.
 
 ``MGD_PLUGIN_NO_VENV=1`` skips all of it and runs with the current Python,
 for an environment you manage yourself.
@@ -32,6 +33,9 @@ VENV_DIR = osp.join(REPO_ROOT, '.venv')
 # The tested pair (README "Versions"). The registry's torchvision wheels are
 # CUDA builds that need the matching CUDA torch; both run on a CPU.
 TORCH_PINS = ('torch==2.14.1', 'torchvision==0.29.1')
+# The package's extras the two commands need: pytest (tests) and the
+# linters CI runs (lint).
+EXTRAS = 'tests,lint'
 STAMP_NAME = 'mgd_plugin-install.json'
 NO_VENV_ENV = 'MGD_PLUGIN_NO_VENV'
 RESTARTED_ENV = 'MGD_PLUGIN_INSTALLED_NOW'
@@ -56,6 +60,7 @@ def install_fingerprint(repo_root: str) -> str:
     with open(osp.join(repo_root, 'setup.py'), 'rb') as f:
         digest.update(f.read())
     digest.update(repr(TORCH_PINS).encode())
+    digest.update(EXTRAS.encode())
     digest.update(sys.version.split()[0].encode())
     return digest.hexdigest()
 
@@ -97,15 +102,23 @@ def install(python: str, venv_dir: str, repo_root: str) -> None:
         '5.5 GB; a few minutes)')
     # A venv's bundled pip may predate editable installs of setup.py-only
     # projects (PEP 660).
-    _run([python, '-m', 'pip', 'install', '--disable-pip-version-check',
-          '--upgrade', 'pip'])
-    _run([python, '-m', 'pip', 'install', '--disable-pip-version-check',
-          *TORCH_PINS])
-    _run([python, '-m', 'pip', 'install', '--disable-pip-version-check',
-          '-e', f'{repo_root}[tests]'])
+    _run([
+        python, '-m', 'pip', 'install', '--disable-pip-version-check',
+        '--upgrade', 'pip'
+    ])
+    _run([
+        python, '-m', 'pip', 'install', '--disable-pip-version-check',
+        *TORCH_PINS
+    ])
+    _run([
+        python, '-m', 'pip', 'install', '--disable-pip-version-check', '-e',
+        f'{repo_root}[{EXTRAS}]'
+    ])
     with open(osp.join(venv_dir, STAMP_NAME), 'w') as f:
-        json.dump(dict(fingerprint=install_fingerprint(repo_root),
-                       pins=list(TORCH_PINS)), f)
+        json.dump(
+            dict(
+                fingerprint=install_fingerprint(repo_root),
+                pins=list(TORCH_PINS)), f)
     log(f'installed in {time.monotonic() - start:.0f} s')
 
 
@@ -117,7 +130,8 @@ def _apt_install_venv() -> bool:
     version = f'python3.{sys.version_info.minor}-venv'
     env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
     _run(['apt-get', 'update'], env=env)
-    result = subprocess.run(['apt-get', 'install', '-y', version], env=env,
+    result = subprocess.run(['apt-get', 'install', '-y', version],
+                            env=env,
                             stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         _run(['apt-get', 'install', '-y', 'python3-venv'], env=env)

@@ -57,8 +57,7 @@ class Run:
             run's identity (the teacher checkpoint of a student).
     """
 
-    def __init__(self, name, config, work_dir, cfg_options=(),
-                 depends_on=()):
+    def __init__(self, name, config, work_dir, cfg_options=(), depends_on=()):
         self.name = name
         self.config = config
         self.work_dir = work_dir
@@ -71,8 +70,9 @@ class Run:
         if self._cfg is None:
             # mgd_plugin first: its compat layer lets MMEngine find the
             # `mmpretrain::` base configs on setuptools >= 81.
-            import mgd_plugin  # noqa: F401
             from mmengine.config import Config, DictAction
+
+            import mgd_plugin  # noqa: F401
 
             cfg = Config.fromfile(osp.join(REPO_ROOT, self.config))
             options = {}
@@ -131,8 +131,8 @@ def _call(command) -> float:
     # two (measured); passive threads sleep instead. A user's setting wins.
     env = dict(os.environ)
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    result = subprocess.run(command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                            env=env)
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, env=env)
     if result.returncode != 0:
         raise SystemExit(
             f'[main job] failed (exit {result.returncode}): '
@@ -171,8 +171,7 @@ def train(run: Run) -> str:
         raise SystemExit(f'[main job] {run.name}: training ended without '
                          f'{run.final_checkpoint}')
     _write_json(state_path,
-                dict(fingerprint=fingerprint, finished=True,
-                     seconds=seconds))
+                dict(fingerprint=fingerprint, finished=True, seconds=seconds))
     return 'resumed' if resume else 'trained'
 
 
@@ -202,8 +201,8 @@ def evaluate(run: Run, split: str) -> float:
     _call([
         sys.executable, 'tools/test.py', config, run.final_checkpoint,
         '--work-dir',
-        osp.join(run.work_dir, f'eval_{split}'), '--out', out,
-        '--cfg-options', *run.cfg_options
+        osp.join(run.work_dir, f'eval_{split}'), '--out', out, '--cfg-options',
+        *run.cfg_options
     ])
     metrics = _load_json(out)
     os.remove(out)
@@ -221,9 +220,12 @@ def runs_for_seed(work_root: str, seed: int):
     common = [f'randomness.seed={seed}', *NO_VAL]
     teacher = Run('teacher', TEACHER, work_dir(TEACHER), common)
     teacher_ckpt = teacher.final_checkpoint
-    mgd = Run('MGD-AMP student', MGD, work_dir(MGD),
-              common + [f'model.teacher_ckpt={teacher_ckpt}'],
-              depends_on=[teacher_ckpt])
+    mgd = Run(
+        'MGD-AMP student',
+        MGD,
+        work_dir(MGD),
+        common + [f'model.teacher_ckpt={teacher_ckpt}'],
+        depends_on=[teacher_ckpt])
     student = Run('student alone', STUDENT, work_dir(STUDENT), common)
     return teacher, mgd, student
 
@@ -244,8 +246,8 @@ def format_table(results, split: str) -> str:
     header = f'{"":<19}' + ''.join(f'{"seed " + str(s):>9}' for s in seeds)
     if len(seeds) > 1:
         header += f'{"mean":>9}{"std":>7}'
-    images = ('the 10k test images' if split == 'test' else
-              'the 10k held-out training images')
+    images = ('the 10k test images'
+              if split == 'test' else 'the 10k held-out training images')
     lines = [f'Fashion-MNIST, top-1 (%) on {images}', header + '   config']
 
     def stats(values):
@@ -264,8 +266,7 @@ def format_table(results, split: str) -> str:
         gap_closed(results[s]['teacher'], results[s]['student'],
                    results[s]['mgd']) * 100 for s in seeds
     ]
-    line = f'{"gap closed by MGD":<19}' + ''.join(f'{c:8.1f}%'
-                                                  for c in closed)
+    line = f'{"gap closed by MGD":<19}' + ''.join(f'{c:8.1f}%' for c in closed)
     if len(seeds) > 1:
         mean, std = stats(closed)
         line += f'{mean:8.1f}%{std:6.1f}%'
@@ -279,13 +280,17 @@ def parse_args(argv):
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 2)[2])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
-                        help='one full replicate (teacher and both '
-                        'students) per seed')
-    parser.add_argument('--eval-split', choices=['test', 'heldout'],
-                        default='test')
-    parser.add_argument('--work-root',
-                        default=osp.join('work_dirs', 'main_job'))
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=[0],
+        help='one full replicate (teacher and both '
+        'students) per seed')
+    parser.add_argument(
+        '--eval-split', choices=['test', 'heldout'], default='test')
+    parser.add_argument(
+        '--work-root', default=osp.join('work_dirs', 'main_job'))
     return parser.parse_args(argv)
 
 
@@ -320,8 +325,10 @@ def main(argv) -> None:
             student=evaluate(student, args.eval_split))
     table = format_table(results, args.eval_split)
     _write_json(
-        osp.join(work_root, f'results_{args.eval_split}.json'),
-        {str(seed): value for seed, value in results.items()})
+        osp.join(work_root, f'results_{args.eval_split}.json'), {
+            str(seed): value
+            for seed, value in results.items()
+        })
     print('\n' + table, flush=True)
     say(f'done in {time.monotonic() - start:.0f} s (after set-up)')
 

@@ -13,13 +13,13 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-import mgd_plugin  # noqa: E402,F401
-from mgd_plugin.utils import check_config  # noqa: E402
-from mgd_plugin.utils import use_checkpoint_teacher  # noqa: E402
-
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+import mgd_plugin  # noqa: E402,F401
+from mgd_plugin.utils import check_config  # noqa: E402
+from mgd_plugin.utils import use_checkpoint_teacher  # noqa: E402
 
 
 def parse_args(argv=None):

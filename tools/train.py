@@ -12,13 +12,13 @@ import sys
 # `mgd_plugin` package. Importing it first applies the compatibility layer
 # before anything imports mmrazor.models.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-import mgd_plugin  # noqa: E402,F401
-from mgd_plugin.utils import check_config  # noqa: E402
-
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+import mgd_plugin  # noqa: E402,F401
+from mgd_plugin.utils import check_config  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -18,12 +18,10 @@ param_scheduler = dict(
     type='CosineAnnealingLR', by_epoch=True, T_max=max_epochs)
 # Validation on the test images once, at the end: on two cores a pass over
 # them costs about as much as a tenth of a training epoch.
-train_cfg = dict(
-    by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=1, max_keep_ckpts=1))
+    logger=dict(interval=20), checkpoint=dict(interval=1, max_keep_ckpts=1))
 randomness = dict(seed=0)
 auto_scale_lr = dict(base_batch_size=128)

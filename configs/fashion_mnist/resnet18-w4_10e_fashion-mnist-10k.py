@@ -5,8 +5,7 @@
 _base_ = ['./resnet18-w16_10e_fashion-mnist-10k.py']
 
 model = dict(
-    backbone=dict(stem_channels=4, base_channels=4),
-    head=dict(in_channels=16))
+    backbone=dict(stem_channels=4, base_channels=4), head=dict(in_channels=16))
 
 max_epochs = 10
 param_scheduler = dict(T_max=max_epochs)

@@ -1,9 +1,9 @@
-# MGD-AMP on Fashion-MNIST: the ResNet-18 w16 teacher teaches the ResNet-18
-# w4 student (stages of 16, 32, 64 -> 4, 8, 16 channels: groups of four
-# teacher channels) with the student's schedule. One position per stage: the stage output after the
-# residual add of its last BasicBlock, before the block's final ReLU (the
-# second call of its shared `relu`, record_idx 1); margins from that
-# block's bn2 in the teacher. Matching before every epoch on 2000 training
+# MGD-AMP on Fashion-MNIST: the ResNet-18 w16 teacher teaches the ResNet-18 w4
+# student (stages of 16, 32, 64 -> 4, 8, 16 channels: groups of four teacher
+# channels) with the student's schedule. One position per stage: the stage
+# output after the residual add of its last BasicBlock, before the block's
+# final ReLU (the second call of its shared `relu`, record_idx 1); margins from
+# that block's bn2 in the teacher. Matching before every epoch on 2000 training
 # images.
 _base_ = ['../_base_/distill/resnet18-w16-w4_10e_fashion-mnist-10k.py']
 
@@ -32,8 +32,7 @@ model = dict(
                     record_idx=1,
                     channels=teacher_channels[k],
                     margin_bn=f'backbone.layer{k + 1}.1.bn2'),
-                loss_weight=stage_weights[k] / loss_factor)
-            for k in range(3)
+                loss_weight=stage_weights[k] / loss_factor) for k in range(3)
         ]))
 
 custom_hooks = [

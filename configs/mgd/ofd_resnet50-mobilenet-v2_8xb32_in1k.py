@@ -22,18 +22,19 @@ model = dict(
         _delete_=True,
         type='OFDDistiller',
         student_recorders={
-            f'ofd{k}': dict(type=p['student']['type'],
-                            source=p['student']['source'])
+            f'ofd{k}':
+            dict(type=p['student']['type'], source=p['student']['source'])
             for k, p in enumerate(positions)
         },
         teacher_recorders={
-            f'ofd{k}': dict(type='ModuleOutputs',
-                            source=p['teacher']['margin_bn'])
+            f'ofd{k}':
+            dict(type='ModuleOutputs', source=p['teacher']['margin_bn'])
             for k, p in enumerate(positions)
         },
         connectors={
             **{
-                f'ofd{k}_s': dict(
+                f'ofd{k}_s':
+                dict(
                     type='ConvModuleConnector',
                     in_channel=p['student']['channels'],
                     out_channel=p['teacher']['channels'],
@@ -47,14 +48,16 @@ model = dict(
             },
         },
         distill_losses={
-            f'loss_ofd{k}': dict(
+            f'loss_ofd{k}':
+            dict(
                 type='OFDLoss',
                 loss_weight=2**(k + 1 - len(positions)),
                 mul_factor=1e4)
             for k in range(len(positions))
         },
         loss_forward_mappings={
-            f'loss_ofd{k}': dict(
+            f'loss_ofd{k}':
+            dict(
                 s_feature=dict(
                     from_student=True,
                     recorder=f'ofd{k}',

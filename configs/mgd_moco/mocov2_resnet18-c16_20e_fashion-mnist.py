@@ -5,5 +5,4 @@
 _base_ = ['./mocov2_resnet50-c16_20e_fashion-mnist.py']
 
 model = dict(
-    backbone=dict(depth=18),
-    neck=dict(in_channels=128, hid_channels=128))
+    backbone=dict(depth=18), neck=dict(in_channels=128, hid_channels=128))

@@ -1,11 +1,11 @@
-# OFD (A Comprehensive Overhaul of Feature Distillation) on Fashion-MNIST
-# with MMRazor's own OverhaulFeatureDistillation, the feature baseline for
-# MGD: same pair, schedule and stage weights. MMRazor takes the margins
-# from the BN that the teacher recorder names, so both networks are
-# recorded at the output of their last block's bn2 in each stage; MMPretrain
-# adds the shortcut to it in place, so the record is the pre-ReLU stage
-# output that MGD distils (tests/test_configs.py checks it); a 1x1 conv + BN widens the student's channels to the
-# teacher's. OFDLoss divides by its default mul_factor, 1e3.
+# OFD (A Comprehensive Overhaul of Feature Distillation) on Fashion-MNIST with
+# MMRazor's own OverhaulFeatureDistillation, the feature baseline for MGD: same
+# pair, schedule and stage weights. MMRazor takes the margins from the BN that
+# the teacher recorder names, so both networks are recorded at the output of
+# their last block's bn2 in each stage; MMPretrain adds the shortcut to it in
+# place, so the record is the pre-ReLU stage output that MGD distils
+# (tests/test_configs.py checks it); a 1x1 conv + BN widens the student's
+# channels to the teacher's. OFDLoss divides by its default mul_factor, 1e3.
 _base_ = ['../_base_/distill/resnet18-w16-w4_10e_fashion-mnist-10k.py']
 
 student_channels = [4, 8, 16]
@@ -27,13 +27,13 @@ model = dict(
             for k in range(3)
         },
         distill_losses={
-            f'loss_ofd{k}': dict(type='OFDLoss',
-                                     loss_weight=stage_weights[k])
+            f'loss_ofd{k}': dict(type='OFDLoss', loss_weight=stage_weights[k])
             for k in range(3)
         },
         connectors={
             **{
-                f'ofd{k}_s': dict(
+                f'ofd{k}_s':
+                dict(
                     type='ConvModuleConnector',
                     in_channel=student_channels[k],
                     out_channel=teacher_channels[k],
@@ -47,7 +47,8 @@ model = dict(
             }
         },
         loss_forward_mappings={
-            f'loss_ofd{k}': dict(
+            f'loss_ofd{k}':
+            dict(
                 s_feature=dict(
                     from_student=True,
                     recorder=f'stage{k}',

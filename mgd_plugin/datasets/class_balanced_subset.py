@@ -37,8 +37,8 @@ class ClassBalancedSubset:
                  lazy_init: bool = False) -> None:
         for name, value, low in (('num_per_class', num_per_class, 1),
                                  ('seed', seed, 0), ('start', start, 0)):
-            if isinstance(value, bool) or not isinstance(
-                    value, int) or value < low:
+            if isinstance(value,
+                          bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f'ClassBalancedSubset.{name} must be an '
                                  f'int >= {low}, got {value!r}')
         if isinstance(dataset, dict):
@@ -61,9 +61,9 @@ class ClassBalancedSubset:
         if self._fully_initialized:
             return
         self.dataset.full_init()
-        labels = np.array([
-            self._single_label(index) for index in range(len(self.dataset))
-        ], dtype=np.int64)
+        labels = np.array(
+            [self._single_label(index) for index in range(len(self.dataset))],
+            dtype=np.int64)
         order = np.random.default_rng(self.seed).permutation(len(labels))
         stop = self.start + self.num_per_class
         kept = []

@@ -68,8 +68,8 @@ def _image_folder_problem(folder: str, with_label: bool, extensions,
         return f'the image folder {folder!r} does not exist'
     layout = f'{folder}/<class>/<image>' if with_label else f'{folder}/<image>'
     if with_label:
-        classes = sorted(entry.name for entry in os.scandir(folder)
-                         if entry.is_dir())
+        classes = sorted(
+            entry.name for entry in os.scandir(folder) if entry.is_dir())
         if not classes:
             return (f'{folder!r} has no class folders (expected {layout}, '
                     'or an ann_file)')
@@ -108,22 +108,27 @@ def _image_list_problems(node: dict, cls) -> List[str]:
         # The list file itself is checked with every ann_file; its images
         # are relative to the prefix folder.
         if prefix and not osp.isdir(image_folder):
-            return [f'the image folder {image_folder!r} (data_root + '
-                    'data_prefix) does not exist']
+            return [
+                f'the image folder {image_folder!r} (data_root + '
+                'data_prefix) does not exist'
+            ]
         return []
     extensions = tuple(
-        ext.lower() for ext in node.get('extensions') or getattr(
-            cls, 'IMG_EXTENSIONS', ('.jpg', '.jpeg', '.png', '.ppm', '.bmp',
-                                    '.pgm', '.tif', '.tiff', '.webp')))
-    problem = _image_folder_problem(image_folder, with_label, extensions,
-                                    _num_classes(node, cls) if with_label
-                                    else None)
+        ext.lower()
+        for ext in node.get('extensions') or getattr(cls, 'IMG_EXTENSIONS', (
+            '.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff',
+            '.webp')))
+    problem = _image_folder_problem(
+        image_folder, with_label, extensions,
+        _num_classes(node, cls) if with_label else None)
     if problem is None:
         return []
     where = (f"meta/{split}.txt under {_join(data_root, '')!r} or "
              if issubclass(cls, ImageNet) and split else '')
-    return [f'{cls.__name__} found no images: {problem}; it reads an '
-            f'ann_file ({where}none given) or class folders']
+    return [
+        f'{cls.__name__} found no images: {problem}; it reads an '
+        f'ann_file ({where}none given) or class folders'
+    ]
 
 
 def _mnist_problems(node: dict, cls) -> List[str]:
@@ -137,8 +142,10 @@ def _mnist_problems(node: dict, cls) -> List[str]:
     missing = [n for n in names if not osp.isfile(join_path(root, n))]
     if not missing:
         return []
-    return [f'{cls.__name__} reads the un-gzipped IDX files {names} from '
-            f'{root!r}; missing there: {missing}']
+    return [
+        f'{cls.__name__} reads the un-gzipped IDX files {names} from '
+        f'{root!r}; missing there: {missing}'
+    ]
 
 
 def _cub_problems(node: dict, cls) -> List[str]:
@@ -148,9 +155,11 @@ def _cub_problems(node: dict, cls) -> List[str]:
         missing.append(CUB_IMAGE_DIR + '/')
     if not missing:
         return []
-    return [f'{cls.__name__} reads {list(CUB_FILES)} and the folder '
-            f'{CUB_IMAGE_DIR}/ from the official CUB_200_2011 layout in '
-            f'{root!r}; missing there: {missing}']
+    return [
+        f'{cls.__name__} reads {list(CUB_FILES)} and the folder '
+        f'{CUB_IMAGE_DIR}/ from the official CUB_200_2011 layout in '
+        f'{root!r}; missing there: {missing}'
+    ]
 
 
 def dataset_file_problems(node: dict) -> List[str]:

@@ -186,8 +186,8 @@ def student_config(cfg: Config) -> Config:
     if isinstance(model, dict) and str(model.get('type',
                                                  '')).endswith('MoCoMGD'):
         return moco_student_config(cfg)
-    if not isinstance(model, dict) or not isinstance(model.get('architecture'),
-                                                     dict):
+    if not isinstance(model, dict) or not isinstance(
+            model.get('architecture'), dict):
         raise ValueError('Not a distillation config: it has no '
                          'model.architecture (the student).')
     architecture = copy.deepcopy(model['architecture'])
@@ -305,8 +305,8 @@ def export_student(checkpoint: str,
         for key in ('dataset_meta', 'epoch', 'iter', 'mmengine_version')
         if key in meta
     }
-    student_meta.update(exported_from=str(checkpoint),
-                        cfg=student_cfg.pretty_text)
+    student_meta.update(
+        exported_from=str(checkpoint), cfg=student_cfg.pretty_text)
     buffer = io.BytesIO()
     torch.save({'meta': _plain(student_meta), 'state_dict': weights}, buffer)
     put(buffer.getvalue(), out)

@@ -131,8 +131,9 @@ def trace_forward(network: nn.Module,
         call = next_call(name)
         if _is_feature_map(args[0]) and _is_feature_map(output):
             trace.activations.append(
-                ActivationCall(next(counter), name, call, args[0],
-                               args[0]._version, output))
+                ActivationCall(
+                    next(counter), name, call, args[0], args[0]._version,
+                    output))
 
     def on_norm(module, args, output, name):
         call = next_call(name)

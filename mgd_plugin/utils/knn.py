@@ -13,10 +13,10 @@ from mmengine.utils import ProgressBar
 
 
 @torch.no_grad()
-def extract_features(model,
-                     dataloader: Iterable,
-                     show_progress: bool = True
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+def extract_features(
+        model,
+        dataloader: Iterable,
+        show_progress: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
     """L2-normalised features and labels of every image of ``dataloader``.
 
     Args:
@@ -93,8 +93,11 @@ def knn_accuracy(bank: torch.Tensor,
         top_labels = bank_labels[top_idx]  # (m, max_k)
         weights = (top_sim / temperature).exp()
         for k in ks:
-            votes = torch.zeros(block.size(0), num_classes,
-                                dtype=weights.dtype, device=weights.device)
+            votes = torch.zeros(
+                block.size(0),
+                num_classes,
+                dtype=weights.dtype,
+                device=weights.device)
             votes.scatter_add_(1, top_labels[:, :k], weights[:, :k])
             correct[k] += int((votes.argmax(1) == truth).sum())
     return {k: 100.0 * correct[k] / queries.size(0) for k in ks}

@@ -20,8 +20,9 @@ def load_config(path: str) -> Config:
         if not mmengine_utils.is_installed(package):
             raise PositionError(f'{path}: package {package!r} is not '
                                 'installed.')
-        path = osp.join(mmengine_utils.get_installed_path(package), '.mim',
-                        'configs', relative)
+        path = osp.join(
+            mmengine_utils.get_installed_path(package), '.mim', 'configs',
+            relative)
     if not osp.isfile(path):
         raise PositionError(f'config file {path} does not exist.')
     return Config.fromfile(path)

@@ -80,9 +80,8 @@ def _feature(trace: FeatureTrace, act: ActivationCall,
         else:
             recorder = None
     if recorder is None:
-        recorder = dict(type='ModuleInputs',
-                        source=act.module,
-                        record_idx=act.call)
+        recorder = dict(
+            type='ModuleInputs', source=act.module, record_idx=act.call)
     return Feature(recorder, tensor.size(1), tuple(tensor.shape[2:]),
                    margin_bn, stage)
 
@@ -209,11 +208,12 @@ def find_positions(teacher: Union[str, Config],
                 f'teacher and student take different image channels '
                 f'{sorted(declared)}; pass --in-channels.')
         in_channels = declared.pop()
-    inputs = torch.randn(1,
-                         in_channels,
-                         height,
-                         width,
-                         generator=torch.Generator().manual_seed(0))
+    inputs = torch.randn(
+        1,
+        in_channels,
+        height,
+        width,
+        generator=torch.Generator().manual_seed(0))
     stages, features, notes = [], [], []
     for network in networks:
         try:

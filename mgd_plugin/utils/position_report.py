@@ -87,9 +87,10 @@ class MatchedPosition:
 
     def config(self) -> dict:
         """The position in ``MatchingGuidedDistiller``'s compact form."""
-        return dict(student=self.student.config(with_margin=False),
-                    teacher=self.teacher.config(with_margin=True),
-                    loss_weight=self.loss_weight)
+        return dict(
+            student=self.student.config(with_margin=False),
+            teacher=self.teacher.config(with_margin=True),
+            loss_weight=self.loss_weight)
 
 
 @dataclass
@@ -119,12 +120,13 @@ def format_sizes(sizes) -> str:
 
 
 def _comment(text: str, first: str = '# ', indent: str = '') -> List[str]:
-    return textwrap.wrap(text,
-                         79,
-                         initial_indent=indent + first,
-                         subsequent_indent=indent + '#   ',
-                         break_long_words=False,
-                         break_on_hyphens=False)
+    return textwrap.wrap(
+        text,
+        79,
+        initial_indent=indent + first,
+        subsequent_indent=indent + '#   ',
+        break_long_words=False,
+        break_on_hyphens=False)
 
 
 def _loss_factor_expr(height: int, width: int) -> str:

@@ -13,17 +13,15 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from .state_dict import key_prefixes, read_state_dict
-
 from .dataset_files import dataset_file_problems, downloads_itself
+from .state_dict import key_prefixes, read_state_dict
 
 # Keys whose value is a checkpoint file.
 CHECKPOINT_KEYS = ('load_from', 'teacher_ckpt', 'checkpoint', 'pretrained')
 # A path with one of these prefixes is fetched by MMEngine, not read locally.
 REMOTE_PREFIXES = ('http://', 'https://', 's3://', 'pavi://', 'open-mmlab://',
-                   'openmmlab://', 'torchvision://', 'modelzoo://',
-                   'mmcls://', 'mmpretrain://')
-
+                   'openmmlab://', 'torchvision://', 'modelzoo://', 'mmcls://',
+                   'mmpretrain://')
 
 # The top-level keys the runner builds from. Other top-level keys are the
 # config's own variables (``teacher_ckpt = ...`` above ``model``): their value
@@ -48,8 +46,8 @@ def _walk(node, path: str = '') -> Iterator[Tuple[str, object]]:
 
 
 def _is_local(path) -> bool:
-    return isinstance(path, str) and bool(path) and not path.startswith(
-        REMOTE_PREFIXES)
+    return isinstance(
+        path, str) and bool(path) and not path.startswith(REMOTE_PREFIXES)
 
 
 def _is_pretrained_init(init_type) -> bool:
@@ -111,8 +109,7 @@ def _dataset_problems(tree: dict) -> List[str]:
                                 'does not exist')
                 continue
         problems += [
-            f'{key_path}: {problem}'
-            for problem in dataset_file_problems(node)
+            f'{key_path}: {problem}' for problem in dataset_file_problems(node)
         ]
     return problems
 

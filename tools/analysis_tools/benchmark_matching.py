@@ -49,21 +49,24 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--student', type=int, default=512)
     parser.add_argument('--teacher', type=int, default=2048)
-    parser.add_argument('--repeats',
-                        type=int,
-                        default=7,
-                        help='runs of ours (median reported)')
-    parser.add_argument('--reference-repeats',
-                        type=int,
-                        default=1,
-                        help='runs of the slow per-arc reference loop')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=7,
+        help='runs of ours (median reported)')
+    parser.add_argument(
+        '--reference-repeats',
+        type=int,
+        default=1,
+        help='runs of the slow per-arc reference loop')
     parser.add_argument('--scipy-repeats', type=int, default=3)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--non-divisible-student',
-                        type=int,
-                        default=500,
-                        help='student channels of a second, non-divisible '
-                        'case with the same teacher count (0: skip)')
+    parser.add_argument(
+        '--non-divisible-student',
+        type=int,
+        default=500,
+        help='student channels of a second, non-divisible '
+        'case with the same teacher count (0: skip)')
     return parser.parse_args()
 
 
@@ -193,8 +196,8 @@ def main():
     ok = True
     results = [run_case(args.student, args.teacher, args)]
     if args.non_divisible_student > 0:
-        results.append(run_case(args.non_divisible_student, args.teacher,
-                                args))
+        results.append(
+            run_case(args.non_divisible_student, args.teacher, args))
     print()
     for (ours_t, speedup, agree,
          divisible), s in zip(results,

@@ -27,17 +27,20 @@ REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 def run_rank(rank, world_size, args, port, out_dir):
     sys.path.insert(0, REPO_ROOT)
-    import mgd_plugin  # noqa: F401
     import torch.distributed as dist
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
     from mmrazor.registry import MODELS
 
+    import mgd_plugin  # noqa: F401
+
     torch.set_num_threads(1)
     if world_size > 1:
         dist.init_process_group(
-            'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+            'gloo',
+            init_method=f'tcp://127.0.0.1:{port}',
+            rank=rank,
             world_size=world_size)
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmrazor'))
@@ -51,8 +54,8 @@ def run_rank(rank, world_size, args, port, out_dir):
     hook.dataloader.pop('persistent_workers', None)
     loader = Runner.build_dataloader(hook.dataloader.to_dict(), seed=0)
     # Warm-up batch: allocator and thread pools, not counted.
-    algorithm.matching_pass(loader, hook.dataloader.batch_size,
-                            show_progress=False)
+    algorithm.matching_pass(
+        loader, hook.dataloader.batch_size, show_progress=False)
     start = time.perf_counter()
     algorithm.matching_pass(loader, args.num_samples, show_progress=False)
     seconds = time.perf_counter() - start
@@ -79,8 +82,10 @@ def main():
             if world_size == 1:
                 run_rank(0, 1, args, None, out_dir)
             else:
-                mp.spawn(run_rank, args=(world_size, args, get_free_port(),
-                                         out_dir), nprocs=world_size)
+                mp.spawn(
+                    run_rank,
+                    args=(world_size, args, get_free_port(), out_dir),
+                    nprocs=world_size)
             results = [
                 torch.load(osp.join(out_dir, f'w{world_size}_r{r}.pth'))
                 for r in range(world_size)

@@ -43,14 +43,14 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.abspath(osp.join(HERE, '..', '..'))
 sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, HERE)
-import mgd_plugin  # noqa: E402,F401
-from benchmark_train_step import (make_optim_wrapper, summarise,  # noqa: E402
-                                  time_interleaved)
+from benchmark_train_step import summarise  # noqa: E402
+from benchmark_train_step import make_optim_wrapper, time_interleaved
 from mmengine.config import Config  # noqa: E402
 from mmengine.model import BaseModel  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
+import mgd_plugin  # noqa: E402,F401
 from mgd_plugin.models.selfsup.moco_mgd import inplace_off  # noqa: E402
 
 DEFAULT_CONFIG = ('configs/mgd_moco/'
@@ -63,13 +63,18 @@ def parse_args():
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--img-size', type=int, default=112)
-    parser.add_argument('--steps', type=int, default=20,
-                        help='timed steps of each kind (after warm-up)')
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=20,
+        help='timed steps of each kind (after warm-up)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
-        '--no-decompose', dest='decompose', action='store_false',
+        '--no-decompose',
+        dest='decompose',
+        action='store_false',
         help='do not time the floor with non-in-place ReLUs')
     return parser.parse_args()
 
@@ -131,9 +136,13 @@ def build_models(cfg):
 
 
 def random_views(generator, batch_size, img_size):
+
     def view():
-        return torch.randint(0, 256, (batch_size, 3, img_size, img_size),
-                             dtype=torch.uint8, generator=generator)
+        return torch.randint(
+            0,
+            256, (batch_size, 3, img_size, img_size),
+            dtype=torch.uint8,
+            generator=generator)
 
     return dict(inputs=[view(), view()], data_samples=None)
 
@@ -146,8 +155,7 @@ def main():
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     command = ' '.join(
-        shlex.quote(part)
-        for part in [osp.relpath(sys.executable), *sys.argv])
+        shlex.quote(part) for part in [osp.relpath(sys.executable), *sys.argv])
     print(f'command: {command}')
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'batch 2 views x {args.batch_size} x 3 x {args.img_size}^2, '
@@ -158,8 +166,7 @@ def main():
     algo, moco, floor, nets = build_models(cfg)
     # A matching on random images: the reducers need groups.
     matching = random_views(generator, args.batch_size, args.img_size)
-    algo.matching_pass([dict(inputs=matching['inputs'][0],
-                             data_samples=None)],
+    algo.matching_pass([dict(inputs=matching['inputs'][0], data_samples=None)],
                        show_progress=False)
     data = random_views(generator, args.batch_size, args.img_size)
     runners, last = {}, {}
@@ -181,8 +188,11 @@ def main():
     print('MGD losses: ' + ', '.join(f'{k}={float(v.detach()):.4g}'
                                      for k, v in last['mgd'].items()))
 
-    labels = dict(moco='MoCo step', floor='MoCo + teacher forward',
-                  nets='floor, MGD nets', mgd='MoCo + MGD step')
+    labels = dict(
+        moco='MoCo step',
+        floor='MoCo + teacher forward',
+        nets='floor, MGD nets',
+        mgd='MoCo + MGD step')
     print(f'\n{"step time (s)":<24} {"median":>7} {"mean":>7} {"stdev":>7} '
           f'{"min":>7} {"busy":>5}   vs floor (paired median)')
     for name, _ in models:

@@ -63,13 +63,14 @@ import torch
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, REPO_ROOT)
-import mgd_plugin  # noqa: E402,F401  (compat layer before mmrazor.models)
 from mmengine.config import Config  # noqa: E402
 from mmengine.model import BaseModel  # noqa: E402
 from mmengine.optim import OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 from mmrazor.registry import MODELS  # noqa: E402
+
+import mgd_plugin  # noqa: E402,F401  (compat layer before mmrazor.models)
 
 DEFAULT_CONFIG = 'configs/mgd/mgd-amp_resnet50-resnet18_8xb32_in1k.py'
 TARGET_RATIO = 1.05
@@ -81,28 +82,48 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--batch-size', type=int, default=16)
-    parser.add_argument('--img-size', type=int, default=112,
-                        help='square input side; at 112 one floor + MGD pair '
-                        'of steps takes about 1 s on 2 CPU cores')
-    parser.add_argument('--steps', type=int, default=30,
-                        help='timed steps of each kind (after warm-up)')
-    parser.add_argument('--warmup', type=int, default=3,
-                        help='untimed steps of each kind first')
-    parser.add_argument('--threads', type=int, default=2,
-                        help='torch.set_num_threads')
-    parser.add_argument('--matching-batches', type=int, default=2,
-                        help='random batches in the matching pass')
-    parser.add_argument('--reducer', nargs='+', default=None,
-                        choices=REDUCERS,
-                        help='time these reducers (overriding the config\'s '
-                        'distiller.reducer or *_reducer connectors); '
-                        'default: the config\'s')
-    parser.add_argument('--profile-steps', type=int, default=4,
-                        help='steps of each kind under torch.profiler, for '
-                        'the overhead breakdown (0: no profile)')
+    parser.add_argument(
+        '--img-size',
+        type=int,
+        default=112,
+        help='square input side; at 112 one floor + MGD pair '
+        'of steps takes about 1 s on 2 CPU cores')
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=30,
+        help='timed steps of each kind (after warm-up)')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=3,
+        help='untimed steps of each kind first')
+    parser.add_argument(
+        '--threads', type=int, default=2, help='torch.set_num_threads')
+    parser.add_argument(
+        '--matching-batches',
+        type=int,
+        default=2,
+        help='random batches in the matching pass')
+    parser.add_argument(
+        '--reducer',
+        nargs='+',
+        default=None,
+        choices=REDUCERS,
+        help='time these reducers (overriding the config\'s '
+        'distiller.reducer or *_reducer connectors); '
+        'default: the config\'s')
+    parser.add_argument(
+        '--profile-steps',
+        type=int,
+        default=4,
+        help='steps of each kind under torch.profiler, for '
+        'the overhead breakdown (0: no profile)')
     parser.add_argument('--profile-rows', type=int, default=12)
     parser.add_argument(
-        '--no-decompose', dest='decompose', action='store_false',
+        '--no-decompose',
+        dest='decompose',
+        action='store_false',
         help='do not also time the floor step on the algorithm\'s own '
         'networks (non-in-place ReLUs, idle recorder hooks)')
     parser.add_argument('--seed', type=int, default=0)
@@ -186,10 +207,12 @@ def make_optim_wrapper(module):
 
 
 def random_batch(generator, batch_size, img_size, num_classes=1000):
-    images = torch.randint(0, 256, (batch_size, 3, img_size, img_size),
-                           dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, num_classes, (batch_size, ),
-                           generator=generator)
+    images = torch.randint(
+        0,
+        256, (batch_size, 3, img_size, img_size),
+        dtype=torch.uint8,
+        generator=generator)
+    labels = torch.randint(0, num_classes, (batch_size, ), generator=generator)
     return dict(
         inputs=list(images.unbind(0)),
         data_samples=[
@@ -293,12 +316,12 @@ def profile_interleaved(runners, steps):
     return stats
 
 
-RELU_OPS = ('aten::relu', 'aten::relu_', 'aten::clamp_min',
-            'aten::clamp_min_')
+RELU_OPS = ('aten::relu', 'aten::relu_', 'aten::clamp_min', 'aten::clamp_min_')
 REGIONS = ('mgd::reducer', 'mgd::connector', 'mgd::loss')
 
 
 def print_profile(floor_prof, mgd_prof, rows):
+
     def delta(key):
         return (mgd_prof['self'].get(key, 0.0) -
                 floor_prof['self'].get(key, 0.0)) / 1e3
@@ -306,8 +329,9 @@ def print_profile(floor_prof, mgd_prof, rows):
     print('\nProfile (torch.profiler, CPU, mean per step, floor and MGD '
           'interleaved)')
     total_self = {
-        name: sum(v for k, v in p['self'].items()
-                  if not k.startswith('ProfilerStep')) / 1e3
+        name:
+        sum(v for k, v in p['self'].items()
+            if not k.startswith('ProfilerStep')) / 1e3
         for name, p in (('floor', floor_prof), ('mgd', mgd_prof))
     }
     extra = total_self['mgd'] - total_self['floor']
@@ -402,17 +426,20 @@ def bench_reducer(args, reducer, generator):
                   f'{float(log_vars["loss"])}')
     result = dict(
         reducer=reducer_name,
-        times={name: summarise(wall[name], cpu[name]) for name in wall},
+        times={name: summarise(wall[name], cpu[name])
+               for name in wall},
         paired={
-            name: statistics.median(
-                step / floor for step, floor in zip(wall[name],
-                                                    wall['floor']))
+            name:
+            statistics.median(
+                step / floor for step, floor in zip(wall[name], wall['floor']))
             for name in wall if name != 'floor'
         },
         matching_time=matching_time,
         params=(floor_params, algo_params),
-        mgd_losses={k: float(v.detach())
-                    for k, v in last['mgd'].items()})
+        mgd_losses={
+            k: float(v.detach())
+            for k, v in last['mgd'].items()
+        })
     if args.profile_steps > 0:
         label_distiller(algo)
         profiled = profile_interleaved(
@@ -431,8 +458,7 @@ def main():
     generator = torch.Generator().manual_seed(args.seed)
     init_default_scope('mmpretrain')
     command = ' '.join(
-        shlex.quote(part)
-        for part in [osp.relpath(sys.executable), *sys.argv])
+        shlex.quote(part) for part in [osp.relpath(sys.executable), *sys.argv])
     print(f'command: {command}')
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'batch {args.batch_size} x 3 x {args.img_size} x {args.img_size}, '

@@ -22,15 +22,15 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-import mgd_plugin  # noqa: E402,F401
-from mgd_plugin.utils import (check_config, extract_features,  # noqa: E402
-                              knn_accuracy)
-
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.fileio import dump  # noqa: E402
 from mmengine.registry import MODELS, DefaultScope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+import mgd_plugin  # noqa: E402,F401
+from mgd_plugin.utils import extract_features  # noqa: E402
+from mgd_plugin.utils import check_config, knn_accuracy
 
 
 def parse_args(argv=None):
@@ -50,8 +50,7 @@ def parse_args(argv=None):
     parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--batch-size', type=int, default=None)
     parser.add_argument(
-        '--device',
-        default='cuda' if torch.cuda.is_available() else 'cpu')
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out', help='dump the accuracies to this file')
     parser.add_argument(
         '--cfg-options',
@@ -84,8 +83,8 @@ def main(argv=None):
     if not cfg.model.backbone.get('init_cfg'):
         raise SystemExit('knn_eval: the backbone would have random weights; '
                          'pass --checkpoint or set model.backbone.init_cfg.')
-    check_config(cfg, sections=('model', 'train_dataloader',
-                                'test_dataloader'))
+    check_config(
+        cfg, sections=('model', 'train_dataloader', 'test_dataloader'))
 
     scope = cfg.get('default_scope', 'mmpretrain')
     with DefaultScope.overwrite_default_scope(scope):

@@ -13,9 +13,10 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-import mgd_plugin  # noqa: E402,F401  (installs the safe HistoryBuffer pickling)
-
 import torch  # noqa: E402
+
+# mgd_plugin installs the safe HistoryBuffer pickling.
+import mgd_plugin  # noqa: E402,F401
 
 
 def main(argv=None):
@@ -29,10 +30,13 @@ def main(argv=None):
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
     torch.save(checkpoint, args.dst)
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(args.dst)
-    unsafe = [name for name in unsafe
-              if name not in {f'{g.__module__}.{g.__qualname__}'
-                              for g in torch.serialization.get_safe_globals()
-                              if hasattr(g, '__qualname__')}]
+    unsafe = [
+        name for name in unsafe if name not in {
+            f'{g.__module__}.{g.__qualname__}'
+            for g in torch.serialization.get_safe_globals()
+            if hasattr(g, '__qualname__')
+        }
+    ]
     if unsafe:
         raise SystemExit(f'{args.dst} still needs unsafe globals {unsafe}; '
                          'it was written but cannot be loaded safely.')

@@ -20,20 +20,25 @@ LISTS = ('images.txt', 'train_test_split.txt')
 def read_list(path):
     """``{image id: value}`` from one of CUB's ``<id> <value>`` files."""
     with open(path) as f:
-        return dict(line.split(maxsplit=1) for line in f.read().splitlines()
-                    if line.strip())
+        return dict(
+            line.split(maxsplit=1) for line in f.read().splitlines()
+            if line.strip())
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--src', required=True,
-                        help='the unpacked CUB_200_2011 folder')
+    parser.add_argument(
+        '--src', required=True, help='the unpacked CUB_200_2011 folder')
     parser.add_argument('--dst', default='data/cub200')
-    parser.add_argument('--copy', action='store_true',
-                        help='copy the images instead of linking them')
+    parser.add_argument(
+        '--copy',
+        action='store_true',
+        help='copy the images instead of linking them')
     args = parser.parse_args(argv)
-    missing = [name for name in LISTS + ('images', )
-               if not osp.exists(osp.join(args.src, name))]
+    missing = [
+        name for name in LISTS + ('images', )
+        if not osp.exists(osp.join(args.src, name))
+    ]
     if missing:
         raise SystemExit(f'{args.src} lacks {missing}: pass the folder the '
                          'official CUB_200_2011.tgz unpacks to')

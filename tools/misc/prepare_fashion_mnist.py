@@ -42,16 +42,15 @@ class DataNotFoundError(RuntimeError):
 
 def how_to_get(dst: str, src: str) -> str:
     where = f'{src} (gzipped)' if src != DEBIAN_DIR else ''
-    return (
-        'Fashion-MNIST was not found. Put the four IDX files '
-        f'({", ".join(FILES)}; gzipped or not) in {osp.abspath(dst)}'
-        f'{", or in " + where if where else ""}, or install the Debian '
-        f'package {DEBIAN_PACKAGE}, which puts them in {DEBIAN_DIR}:\n'
-        f'    sudo apt-get update && sudo apt-get install -y '
-        f'{DEBIAN_PACKAGE}\n'
-        '(run as root on a machine with apt-get, this command installs it '
-        'itself). The same files are published as data/fashion/*.gz in '
-        'https://github.com/zalandoresearch/fashion-mnist .')
+    return ('Fashion-MNIST was not found. Put the four IDX files '
+            f'({", ".join(FILES)}; gzipped or not) in {osp.abspath(dst)}'
+            f'{", or in " + where if where else ""}, or install the Debian '
+            f'package {DEBIAN_PACKAGE}, which puts them in {DEBIAN_DIR}:\n'
+            f'    sudo apt-get update && sudo apt-get install -y '
+            f'{DEBIAN_PACKAGE}\n'
+            '(run as root on a machine with apt-get, this command installs it '
+            'itself). The same files are published as data/fashion/*.gz in '
+            'https://github.com/zalandoresearch/fashion-mnist .')
 
 
 def check_idx(path: str, name: str, opener=open) -> None:
@@ -111,11 +110,15 @@ def apt_install(log=print) -> None:
                            stderr=subprocess.DEVNULL).returncode == 0
     if not known:
         log('apt-get update')
-        subprocess.run(['apt-get', 'update'], check=True, env=env,
+        subprocess.run(['apt-get', 'update'],
+                       check=True,
+                       env=env,
                        stdin=subprocess.DEVNULL)
     log(f'apt-get install -y {DEBIAN_PACKAGE}')
-    subprocess.run(['apt-get', 'install', '-y', DEBIAN_PACKAGE], check=True,
-                   env=env, stdin=subprocess.DEVNULL)
+    subprocess.run(['apt-get', 'install', '-y', DEBIAN_PACKAGE],
+                   check=True,
+                   env=env,
+                   stdin=subprocess.DEVNULL)
 
 
 def prepare(dst: str = DEFAULT_DST,
@@ -155,13 +158,17 @@ def prepare(dst: str = DEFAULT_DST,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--src', default=DEBIAN_DIR,
-                        help='folder with the gzipped IDX files')
-    parser.add_argument('--dst', default=DEFAULT_DST,
-                        help='folder MMPretrain reads (the configs\' '
-                        'data_root)')
-    parser.add_argument('--no-apt', action='store_true',
-                        help=f'never install {DEBIAN_PACKAGE}')
+    parser.add_argument(
+        '--src', default=DEBIAN_DIR, help='folder with the gzipped IDX files')
+    parser.add_argument(
+        '--dst',
+        default=DEFAULT_DST,
+        help='folder MMPretrain reads (the configs\' '
+        'data_root)')
+    parser.add_argument(
+        '--no-apt',
+        action='store_true',
+        help=f'never install {DEBIAN_PACKAGE}')
     args = parser.parse_args(argv)
     try:
         origin = prepare(args.dst, args.src, allow_apt=not args.no_apt)

@@ -20,8 +20,7 @@ loss_factor = 1e4
 teacher_ckpt = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet152_8xb32_in1k_20210901-4d7582fa.pth'  # noqa: E501
 
 model = dict(
-    architecture=dict(
-        backbone=dict(depth=50), head=dict(in_channels=2048)),
+    architecture=dict(backbone=dict(depth=50), head=dict(in_channels=2048)),
     teacher=dict(backbone=dict(depth=152)),
     teacher_ckpt=teacher_ckpt,
     distiller=dict(positions=[

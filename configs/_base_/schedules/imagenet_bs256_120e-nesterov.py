@@ -19,8 +19,7 @@ param_scheduler = [
         end=5,
         convert_to_iter_based=True),
     dict(
-        type='MultiStepLR', by_epoch=True, milestones=[30, 60, 90],
-        gamma=0.1),
+        type='MultiStepLR', by_epoch=True, milestones=[30, 60, 90], gamma=0.1),
 ]
 
 train_cfg = dict(by_epoch=True, max_epochs=120, val_interval=1)

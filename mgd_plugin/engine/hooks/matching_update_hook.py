@@ -194,8 +194,8 @@ class MatchingUpdateHook(Hook):
         if not isinstance(dataset, dict):
             return False
         try:
-            return len(
-                DATASETS.build(dict(dataset, serialize_data=False))) == 0
+            return len(DATASETS.build(dict(dataset,
+                                           serialize_data=False))) == 0
         except Exception:
             return False
 
@@ -213,6 +213,8 @@ class MatchingUpdateHook(Hook):
                 text += f', {stats["changed"]:.1%} of channels moved'
             runner.logger.info(text)
             runner.visualizer.add_scalars(
-                {f'mgd/{name}/{key}': value
-                 for key, value in stats.items()},
+                {
+                    f'mgd/{name}/{key}': value
+                    for key, value in stats.items()
+                },
                 step=epoch)

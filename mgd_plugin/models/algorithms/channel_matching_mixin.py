@@ -113,12 +113,13 @@ class ChannelMatchingMixin:
                 all_reduce(cost, op='sum')
         with fail_together():
             if float(count) == 0:
-                raise ValueError(
-                    'The matching dataloader yielded no samples.')
+                raise ValueError('The matching dataloader yielded no samples.')
 
         means = {name: cost / count for name, cost in costs.items()}
-        finite = {name: bool(torch.isfinite(mean).all())
-                  for name, mean in means.items()}
+        finite = {
+            name: bool(torch.isfinite(mean).all())
+            for name, mean in means.items()
+        }
         solved = [None]
         with fail_together():
             if rank == 0:

@@ -1,6 +1,5 @@
-from .connectors import (AbsMaxPoolReducer, BaseChannelReducer,
-                         MaxPoolReducer, RandomDropReducer,
-                         SparseMatchReducer)
+from .connectors import (AbsMaxPoolReducer, BaseChannelReducer, MaxPoolReducer,
+                         RandomDropReducer, SparseMatchReducer)
 
 __all__ = [
     'BaseChannelReducer', 'AbsMaxPoolReducer', 'RandomDropReducer',

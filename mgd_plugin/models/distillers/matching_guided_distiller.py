@@ -35,8 +35,8 @@ class MatchingPosition:
 
 
 def _record_args(mapping: dict):
-    return (mapping['recorder'], mapping.get('record_idx', 0),
-            mapping.get('data_idx', None))
+    return (mapping['recorder'], mapping.get('record_idx',
+                                             0), mapping.get('data_idx', None))
 
 
 def pair_positions(positions: dict) -> List[dict]:
@@ -76,8 +76,9 @@ def pair_positions(positions: dict) -> List[dict]:
     else:
         weights = [weights] * len(students)
     factor = positions.pop('loss_factor', 1)
-    if isinstance(factor, bool) or not isinstance(
-            factor, (int, float)) or not factor > 0:
+    if isinstance(factor,
+                  bool) or not isinstance(factor,
+                                          (int, float)) or not factor > 0:
         raise ValueError('MGD positions.loss_factor must be a positive '
                          f'number, got {factor!r}.')
     weights = [weight / factor for weight in weights]
@@ -99,9 +100,11 @@ def expand_positions(positions: Union[Sequence[dict], dict], reducer: dict,
     """
     if isinstance(positions, dict):
         positions = pair_positions(positions)
-    parts = {key: {} for key in ('student_recorders', 'teacher_recorders',
-                                 'connectors', 'distill_losses',
-                                 'loss_forward_mappings', 'margin_bns')}
+    parts = {
+        key: {}
+        for key in ('student_recorders', 'teacher_recorders', 'connectors',
+                    'distill_losses', 'loss_forward_mappings', 'margin_bns')
+    }
     for index, position in enumerate(positions):
         position = dict(position)
         name = position.pop('name', f'mgd{index}')
@@ -114,10 +117,10 @@ def expand_positions(positions: Union[Sequence[dict], dict], reducer: dict,
             margin_bn = teacher.pop('margin_bn')
         except KeyError as missing:
             raise ValueError(
-                f'MGD position {name!r} lacks {missing}; it needs student=dict('
-                'type, source, channels[, record_idx]), teacher=dict(type, '
-                'source, channels, margin_bn[, record_idx]) and '
-                'loss_weight.') from None
+                f'MGD position {name!r} lacks {missing}; it needs '
+                'student=dict(type, source, channels[, record_idx]), '
+                'teacher=dict(type, source, channels, margin_bn[, '
+                'record_idx]) and loss_weight.') from None
         position_reducer = dict(position.pop('reducer', reducer))
         if position:
             raise ValueError(f'MGD position {name!r}: unknown keys '
@@ -127,12 +130,11 @@ def expand_positions(positions: Union[Sequence[dict], dict], reducer: dict,
                                     (teacher, f'{name}_t', 't_feature')):
             record_idx = side.pop('record_idx', 0)
             # A ModuleInputs record is the tuple of inputs: take the first.
-            data_idx = side.pop('data_idx',
-                                0 if 'Inputs' in side.get('type', '') else
-                                None)
+            data_idx = side.pop(
+                'data_idx', 0 if 'Inputs' in side.get('type', '') else None)
             is_student = side is student
-            parts['student_recorders' if is_student else
-                  'teacher_recorders'][recorder] = side
+            parts['student_recorders' if is_student else 'teacher_recorders'][
+                recorder] = side
             mapping[key] = dict(
                 from_student=is_student,
                 recorder=recorder,
@@ -249,8 +251,8 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
             reducer_inputs = [
                 m for m in mapping.values()
                 if not m['from_student'] and isinstance(
-                    self.connectors[m['connector']] if m.get('connector')
-                    else None, BaseChannelReducer)
+                    self.connectors[m['connector']] if m.
+                    get('connector') else None, BaseChannelReducer)
             ]
             if not reducer_inputs:
                 continue
@@ -359,10 +361,8 @@ class MatchingGuidedDistiller(ConfigurableDistiller):
             # Under autocast the einsum would run in float16/bfloat16 and
             # round away the cost differences the matching decides on.
             with torch.autocast(s_feat.device.type, enabled=False):
-                s_hat = F.normalize(
-                    s_feat.detach().flatten(2).float(), dim=2)
-                t_hat = F.normalize(
-                    t_feat.detach().flatten(2).float(), dim=2)
+                s_hat = F.normalize(s_feat.detach().flatten(2).float(), dim=2)
+                t_hat = F.normalize(t_feat.detach().flatten(2).float(), dim=2)
                 # (N, S, HW) x (N, T, HW) -> (S, T), summed over the batch.
                 similarity = torch.einsum('nsk,ntk->st', s_hat, t_hat)
             cost = (2.0 * s_feat.size(0) - 2.0 * similarity).double()

@@ -13,8 +13,8 @@ def check_encoder_momentum(value, key: str = 'encoder_momentum') -> float:
         momentum = float(value)
     except (TypeError, ValueError):
         momentum = None
-    if isinstance(value, bool) or momentum is None or not (
-            0.0 <= momentum <= 1.0):
+    if isinstance(value,
+                  bool) or momentum is None or not (0.0 <= momentum <= 1.0):
         raise ValueError(
             f'{key} must be a number in [0, 1] (MoCo\'s m: 0.999 is the '
             f'recipe, 0 copies the query encoder every step), got {value!r}.')

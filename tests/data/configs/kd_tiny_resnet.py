@@ -8,7 +8,6 @@ data_root = None
 teacher_ckpt = None
 num_classes = 3
 
-
 student = dict(
     _scope_='mmpretrain',
     type='ImageClassifier',

@@ -55,8 +55,7 @@ model = dict(
                     channels=teacher_channels[k],
                     margin_bn=f'backbone.layer{k + 1}.'
                     f'{teacher_last_block[k]}.bn3'),
-                loss_weight=stage_weights[k] / loss_factor)
-            for k in range(4)
+                loss_weight=stage_weights[k] / loss_factor) for k in range(4)
         ]))
 
 custom_hooks = [

@@ -49,6 +49,6 @@ class AbsMaxPoolReducer(BaseChannelReducer):
         is_member = columns.unsqueeze(0) < self.group_size.unsqueeze(1)
         # where, not a multiplication by the mask: the default margin is
         # -inf, and -inf * 0 would be NaN.
-        total = torch.where(is_member, margins,
-                            margins.new_zeros(())).sum(dim=1)
+        total = torch.where(is_member, margins, margins.new_zeros(
+            ())).sum(dim=1)
         return total / self.group_size.to(margins.dtype)

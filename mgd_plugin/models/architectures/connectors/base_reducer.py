@@ -17,8 +17,7 @@ def _check_positive_int(value, name: str) -> int:
     # bool is an Integral too, but ``True`` channels is certainly a mistake.
     if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
             or value <= 0):
-        raise ValueError(
-            f'{name} must be a positive int, got {value!r}.')
+        raise ValueError(f'{name} must be a positive int, got {value!r}.')
     return int(value)
 
 
@@ -31,17 +30,15 @@ def _as_index_vector(assignment, length: int, what: str) -> torch.Tensor:
     try:
         index = torch.as_tensor(assignment)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(
-            f'The {what} must be an integer array, got '
-            f'{type(assignment).__name__}.') from error
+        raise ValueError(f'The {what} must be an integer array, got '
+                         f'{type(assignment).__name__}.') from error
     if (index.dtype.is_floating_point or index.dtype.is_complex
             or index.dtype == torch.bool):
         raise ValueError(
             f'The {what} must hold integers, got dtype {index.dtype}.')
     if index.dim() != 1 or index.numel() != length:
-        raise ValueError(
-            f'The {what} must have shape ({length},), got '
-            f'{tuple(index.shape)}.')
+        raise ValueError(f'The {what} must have shape ({length},), got '
+                         f'{tuple(index.shape)}.')
     return index.detach().to(device='cpu', dtype=torch.int64)
 
 
@@ -108,8 +105,8 @@ class BaseChannelReducer(BaseConnector):
                 f'({self.teacher_channels}).')
         num_s, num_t = self.student_channels, self.teacher_channels
         self.register_buffer(
-            'assignment', torch.zeros(self.assignment_length(),
-                                      dtype=torch.int64))
+            'assignment',
+            torch.zeros(self.assignment_length(), dtype=torch.int64))
         self.register_buffer(
             'group_index',
             torch.zeros(num_s, self.group_capacity(), dtype=torch.int64))
@@ -212,8 +209,8 @@ class BaseChannelReducer(BaseConnector):
         self.matching_installed.fill_(True)
         self._has_matching = True
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys,
                               error_msgs) -> None:
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
@@ -275,8 +272,8 @@ class BaseChannelReducer(BaseConnector):
         rows = torch.arange(
             0, num * num_t, num_t, device=feature.device).unsqueeze(1)
         rows = rows.add(channels.unsqueeze(0)).view(-1)
-        gathered = feature.view(num * num_t, height * width).index_select(
-            0, rows)
+        gathered = feature.view(num * num_t,
+                                height * width).index_select(0, rows)
         return gathered.view(num, channels.numel(), height, width)
 
     def gather_columns(self, feature: torch.Tensor) -> torch.Tensor:
@@ -297,8 +294,8 @@ class BaseChannelReducer(BaseConnector):
         num, _, height, width = feature.shape
         members = self.gather_channels(feature,
                                        self.group_index.t().reshape(-1))
-        return members.view(num, self.group_capacity(),
-                            self.student_channels, height, width)
+        return members.view(num, self.group_capacity(), self.student_channels,
+                            height, width)
 
     def group_margins(self) -> torch.Tensor:
         """Margins of every group's members, shape (S, G) (padding

@@ -44,8 +44,8 @@ class RandomDropReducer(BaseChannelReducer):
     def reduce_feature(self, feature: torch.Tensor) -> torch.Tensor:
         """(N, T, H, W) -> (N, S, H, W)."""
         num, _, height, width = feature.shape
-        uniform = torch.rand(num, self.student_channels, height, width,
-                             device=feature.device)
+        uniform = torch.rand(
+            num, self.student_channels, height, width, device=feature.device)
         # Picked from the (N, G, S, H, W) members by column: no
         # (N, S, H, W) lookup of teacher channels in group_index.
         column = self.draw_columns(uniform).unsqueeze(1)
