@@ -308,8 +308,18 @@ def main(argv) -> None:
             log=lambda message: say(message))
     except (prepare_fashion_mnist.DataNotFoundError, ValueError) as error:
         raise SystemExit(f'[main job] {error}')
-    say(f'Fashion-MNIST is in {prepare_fashion_mnist.DEFAULT_DST} '
-        f'(from {origin})')
+    origin = {
+        'dst':
+        'already there',
+        'dst-gz':
+        'un-gzipped in place',
+        'src':
+        f'from {prepare_fashion_mnist.DEBIAN_DIR}',
+        'apt':
+        f'from the Debian package {prepare_fashion_mnist.DEBIAN_PACKAGE}'
+        ', installed now',
+    }.get(origin, origin)
+    say(f'Fashion-MNIST is in {prepare_fashion_mnist.DEFAULT_DST} ({origin})')
 
     work_root = osp.abspath(args.work_root)
     results = {}
