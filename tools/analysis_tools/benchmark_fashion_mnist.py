@@ -24,7 +24,6 @@ trains on), never on the test split.
 """
 import argparse
 import datetime
-import json
 import os
 import os.path as osp
 import platform
