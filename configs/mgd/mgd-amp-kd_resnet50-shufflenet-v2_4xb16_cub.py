@@ -3,17 +3,9 @@
 # error (MGD alone 25.95). Everything of the MGD config, plus MMRazor's
 # KLDivergence on the logits at temperature 1.5 (times tau^2) in the same
 # distiller.
-_base_ = ['./mgd-amp_resnet50-shufflenet-v2_4xb16_cub.py']
+_base_ = [
+    './mgd-amp_resnet50-shufflenet-v2_4xb16_cub.py',
+    '../_base_/distill/logit-kd_tau1.5.py'
+]
 
-model = dict(
-    distiller=dict(
-        student_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.fc')),
-        teacher_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.fc')),
-        distill_losses=dict(
-            loss_kd=dict(type='KLDivergence', tau=1.5, loss_weight=1.0)),
-        loss_forward_mappings=dict(
-            loss_kd=dict(
-                preds_S=dict(from_student=True, recorder='logits'),
-                preds_T=dict(from_student=False, recorder='logits')))))
+model = dict(distiller=dict(**_base_.logit_kd))
