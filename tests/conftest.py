@@ -15,6 +15,19 @@ import mgd_plugin  # noqa: E402,F401  (compat layer before mmrazor.models)
 PYTHON_ON_SITE = osp.join(REPO_ROOT, 'tests', 'python_on_site.py')
 
 
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """A test that sets MMEngine's default scope (``init_default_scope``,
+    a Runner) leaves it set for the tests after it; take it back, so that
+    each test sees the scope it sets itself and no test depends on the
+    order."""
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in set(DefaultScope._instance_dict) - before:
+        DefaultScope._instance_dict.pop(name, None)
+
+
 def bare_python(site_dir=''):
     """The start of a command that runs this interpreter with the packages it
     imports from but no ``.pth`` file of its site-packages run: in

@@ -3,7 +3,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
@@ -59,13 +59,13 @@ def test_fixed_by_seed_nested_and_disjoint_ranges():
 
 
 def test_builds_from_config_lazily():
-    init_default_scope('mmpretrain')
-    subset = DATASETS.build(
-        dict(
-            type='ClassBalancedSubset',
-            dataset=Labels(SORTED),
-            num_per_class=2,
-            lazy_init=True))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        subset = DATASETS.build(
+            dict(
+                type='ClassBalancedSubset',
+                dataset=Labels(SORTED),
+                num_per_class=2,
+                lazy_init=True))
     assert subset.indices == []
     assert len(subset) == 6
     assert subset.metainfo == Labels(SORTED).metainfo

@@ -85,8 +85,13 @@ def test_quantization_fails_clearly_when_used():
 
 
 def test_quantizer_build_fails_clearly():
+    from mmengine.registry import DefaultScope
     from mmrazor.registry import MODELS
-    with pytest.raises(RuntimeError, match='quantization is unavailable'):
+
+    # In MMRazor's scope, as its configs build (another test may have left
+    # MMPretrain's as the default).
+    with pytest.raises(RuntimeError, match='quantization is unavailable'), \
+            DefaultScope.overwrite_default_scope('mmrazor'):
         MODELS.build(
             dict(
                 type='mmrazor.TorchNativeQuantizer',
