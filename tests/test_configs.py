@@ -482,17 +482,24 @@ def test_comparisons_share_teacher_student_data_and_schedule(path):
         assert cfg[key] == mgd[key], key
     if match['method'] == 'ofd':
         # OFD distils where MGD does: the same student recorders, and the
-        # teacher at the MGD margin BNs.
+        # teacher at the MGD margin BNs, weighted like the MGD positions.
         positions = mgd.model.distiller.positions
-        distiller = cfg.model.distiller
+        with DefaultScope.overwrite_default_scope('mmrazor'):
+            distiller = MODELS.build(cfg.model.distiller)
+        assert len(distiller.distill_losses) == len(positions)
         for k, position in enumerate(positions):
-            student = distiller.student_recorders[f'ofd{k}']
+            student = distiller.student_recorders.recorders[f'ofd{k}']
             assert student.source == position.student.source
-            assert student.type == position.student.type
-            assert (distiller.loss_forward_mappings[f'loss_ofd{k}'].s_feature.
-                    record_idx == position.student.get('record_idx', 0))
-            assert (distiller.teacher_recorders[f'ofd{k}'].source ==
+            assert type(student).__name__ == (
+                position.student.type + 'Recorder')
+            assert (distiller.loss_forward_mappings[f'loss_ofd{k}']
+                    ['s_feature']['record_idx'] == position.student.get(
+                        'record_idx', 0))
+            assert (distiller.teacher_recorders.recorders[f'ofd{k}'].source ==
                     position.teacher.margin_bn)
+            loss = distiller.distill_losses[f'loss_ofd{k}']
+            assert loss.loss_weight / loss.mul_factor == pytest.approx(
+                position.loss_weight)
 
 
 @pytest.mark.parametrize(

@@ -73,3 +73,13 @@ def test_mgd_positions_match_the_widths():
     assert [p.teacher.channels for p in positions] == [
         teacher.base_channels * 2**k for k in range(teacher.num_stages)
     ]
+
+
+def test_ofd_distils_at_the_mgd_positions_with_the_mgd_weights():
+    ofd = load('configs/ofd/ofd_resnet18-w16-w4_10e_fashion-mnist-10k.py')
+    positions = load(run_main_job.MGD).model.distiller.positions
+    distiller = ofd.model.distiller
+    assert distiller.type == 'OFDAtPositionsDistiller'
+    assert distiller.positions == positions
+    assert [w / distiller.mul_factor for w in distiller.loss_weights
+            ] == pytest.approx([p.loss_weight for p in positions])

@@ -9,7 +9,7 @@ from conftest import REPO_ROOT
 MODELS_NAMES = [
     'MatchingGuidedDistillation', 'MatchingGuidedDistiller',
     'MatchingGuidedLoss', 'AbsMaxPoolReducer', 'RandomDropReducer',
-    'MaxPoolReducer', 'SparseMatchReducer'
+    'MaxPoolReducer', 'SparseMatchReducer', 'OFDAtPositionsDistiller'
 ]
 
 

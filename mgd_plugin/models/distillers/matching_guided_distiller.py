@@ -8,7 +8,7 @@ reducer.
 """
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,20 @@ class MatchingPosition:
 def _record_args(mapping: dict):
     return (mapping['recorder'], mapping.get('record_idx',
                                              0), mapping.get('data_idx', None))
+
+
+def pop_record_indices(side: dict) -> Tuple[int, Optional[int]]:
+    """Remove and return the ``record_idx`` and ``data_idx`` of one side of
+    a position; what remains of ``side`` is its recorder config.
+
+    ``record_idx`` (default 0) picks the call of the recorded module;
+    ``data_idx`` defaults to 0 for a ``ModuleInputs`` recorder, whose record
+    is the tuple of the call's inputs, and to None otherwise.
+    """
+    record_idx = side.pop('record_idx', 0)
+    data_idx = side.pop('data_idx',
+                        0 if 'Inputs' in side.get('type', '') else None)
+    return record_idx, data_idx
 
 
 def pair_positions(positions: dict) -> List[dict]:
@@ -128,10 +142,7 @@ def expand_positions(positions: Union[Sequence[dict], dict], reducer: dict,
         mapping = {}
         for side, recorder, key in ((student, f'{name}_s', 's_feature'),
                                     (teacher, f'{name}_t', 't_feature')):
-            record_idx = side.pop('record_idx', 0)
-            # A ModuleInputs record is the tuple of inputs: take the first.
-            data_idx = side.pop(
-                'data_idx', 0 if 'Inputs' in side.get('type', '') else None)
+            record_idx, data_idx = pop_record_indices(side)
             is_student = side is student
             parts['student_recorders' if is_student else 'teacher_recorders'][
                 recorder] = side
