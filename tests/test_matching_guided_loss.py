@@ -1,6 +1,7 @@
 """Tests of MatchingGuidedLoss against hand-computed values."""
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
 import mgd_plugin  # noqa: F401  (compat layer before mmrazor.models)
@@ -60,7 +61,9 @@ def test_shape_mismatch():
 
 
 def test_registry_build():
-    loss = MODELS.build(dict(type='MatchingGuidedLoss', loss_weight=1e-4))
+    # In MMRazor's scope, as MMRazor configs build their losses.
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        loss = MODELS.build(dict(type='MatchingGuidedLoss', loss_weight=1e-4))
     assert isinstance(loss, MatchingGuidedLoss)
     assert loss.loss_weight == 1e-4
 

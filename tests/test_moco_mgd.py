@@ -349,14 +349,14 @@ def test_queue_length_not_a_multiple_of_the_batch_fails_before_the_step():
     ]),
     (1, 4, False, ['train_dataloader.drop_last: must be True']),
 ])
-def test_launch_check_of_queue_length_and_global_batch(tmp_path, world_size,
-                                                       batch, drop_last,
-                                                       problems):
+def test_launch_check_of_queue_length_and_global_batch(tiny_image_folder,
+                                                       world_size, batch,
+                                                       drop_last, problems):
     cfg = Config.fromfile(CONFIG)
-    cfg.train_dataloader.dataset.data_root = str(tmp_path)
+    cfg.train_dataloader.dataset.data_root = tiny_image_folder
     cfg.train_dataloader.batch_size = batch
     cfg.train_dataloader.drop_last = drop_last
-    cfg.custom_hooks[0].dataloader.dataset.data_root = str(tmp_path)
+    cfg.custom_hooks[0].dataloader.dataset.data_root = tiny_image_folder
     if not problems:
         check_config(cfg, world_size=world_size)
         return
@@ -366,10 +366,11 @@ def test_launch_check_of_queue_length_and_global_batch(tmp_path, world_size,
         assert problem in str(info.value)
 
 
-def test_launch_check_reads_the_world_size_of_torchrun(monkeypatch, tmp_path):
+def test_launch_check_reads_the_world_size_of_torchrun(monkeypatch,
+                                                       tiny_image_folder):
     cfg = Config.fromfile(CONFIG)
-    cfg.train_dataloader.dataset.data_root = str(tmp_path)
-    cfg.custom_hooks[0].dataloader.dataset.data_root = str(tmp_path)
+    cfg.train_dataloader.dataset.data_root = tiny_image_folder
+    cfg.custom_hooks[0].dataloader.dataset.data_root = tiny_image_folder
     cfg.launcher = 'pytorch'
     monkeypatch.setenv('WORLD_SIZE', '8')  # 32 images: queue 32 is one
     check_config(cfg)
