@@ -1,31 +1,17 @@
 """tools/analysis_tools/plot_logs.py: what it reads from MMEngine JSON logs
 and what it draws."""
-import json
-import os
 import os.path as osp
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, line_data, write_scalars_log
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
 import plot_logs  # noqa: E402
 
 ITERS_PER_EPOCH = 50
-
-
-def write_log(work_dir, timestamp, lines):
-    """Write ``lines`` as ``<work_dir>/<timestamp>/vis_data/scalars.json``
-    and return its path."""
-    folder = osp.join(work_dir, timestamp, 'vis_data')
-    os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, 'scalars.json')
-    with open(path, 'w') as file:
-        for line in lines:
-            file.write(json.dumps(line) + '\n')
-    return path
 
 
 def train_lines(epochs, offset=0.0, interval=20, keys=('loss', )):
@@ -59,7 +45,7 @@ def two_runs(tmp_path):
     epoch-2 checkpoint with a longer log interval, in two timestamp
     dirs."""
     run_a = str(tmp_path / 'run_a')
-    write_log(
+    write_scalars_log(
         run_a, '20260101_100000',
         train_lines([1, 2, 3],
                     keys=('loss', 'distill.loss_mgd0', 'distill.loss_mgd1')) +
@@ -68,24 +54,17 @@ def two_runs(tmp_path):
     run_b = str(tmp_path / 'run_b')
     # The first piece logged epoch 3 at inner iterations 20 and 40 before it
     # was killed; the resumed piece logs every 40 iterations.
-    write_log(
+    write_scalars_log(
         run_b, '20260101_090000',
         train_lines([1, 2, 3], offset=0.5) +
         [val_line(e, 40.0 + e) for e in (1, 2, 3)])
-    write_log(
+    write_scalars_log(
         run_b, '20260101_120000',
         train_lines([3, 4], offset=0.25, interval=40) +
         [val_line(e, 60.0 + e) for e in (3, 4)])
     # Not a timestamp dir: ignored.
-    write_log(run_b, 'eval_test', [val_line(0, 99.0)])
+    write_scalars_log(run_b, 'eval_test', [val_line(0, 99.0)])
     return run_a, run_b
-
-
-def line_data(ax):
-    return {
-        line.get_label(): (line.get_xdata(), line.get_ydata())
-        for line in ax.get_lines()
-    }
 
 
 def test_resumed_run_is_joined_in_time_order(two_runs):
@@ -167,6 +146,10 @@ def test_smoothing_is_a_trailing_mean(two_runs):
     figure = plot_logs.plot_runs([run], ['loss'], axis='iter', window=2)
     _, y = line_data(figure.axes[0])['loss']
     np.testing.assert_allclose(y, [20, 30, 55, 80, 105, 130])
+    # Per-epoch values are not smoothed.
+    figure = plot_logs.plot_runs([run], ['accuracy/top1'], window=2)
+    _, y = line_data(figure.axes[0])['accuracy/top1']
+    np.testing.assert_array_equal(y, [51.0, 52.0, 53.0])
 
 
 def test_missing_key_names_the_runs_and_their_keys(two_runs):
@@ -204,7 +187,7 @@ def test_command_line_writes_the_figure(two_runs, tmp_path, capsys):
 
 def test_iteration_based_run_has_no_epoch_axis(tmp_path):
     lines = [dict(loss=1.0 / it, iter=it, step=it) for it in (10, 20, 30)]
-    path = write_log(str(tmp_path / 'iters'), '20260101_100000', lines)
+    path = write_scalars_log(str(tmp_path / 'iters'), '20260101_100000', lines)
     run = plot_logs.read_run(path)
     assert run.name == 'iters' and run.iters_per_epoch is None
     figure = plot_logs.plot_runs([run], ['loss'])

@@ -232,19 +232,19 @@ def match_keys(runs: Sequence[RunLog], pattern: str) -> List[str]:
     """
     found = []
     for run in runs:
-        for key in sorted(run.series, key=_natural):
+        for key in sorted(run.series, key=natural_key):
             if fnmatch.fnmatchcase(key, pattern) and key not in found:
                 found.append(key)
     if not found:
         present = '\n'.join(f'  {run.name} ({", ".join(run.files)}): ' +
-                            ', '.join(sorted(run.series, key=_natural))
+                            ', '.join(sorted(run.series, key=natural_key))
                             for run in runs)
         raise ValueError(f'--keys {pattern!r} matches no scalar of any run. '
                          f'The keys present:\n{present}')
     return found
 
 
-def _natural(key: str):
+def natural_key(key: str):
     return [
         int(part) if part.isdigit() else part
         for part in re.split(r'(\d+)', key)
@@ -269,12 +269,15 @@ def plot_key(ax,
              label: str,
              window: int = 1,
              **style):
-    """Draw ``run``'s ``key`` on ``ax``; returns the Line2D."""
+    """Draw ``run``'s ``key`` on ``ax``, a training key averaged over
+    ``window`` points; returns the Line2D."""
     series = run.series[key]
     marker = 'o' if series.per_epoch else None
+    values = series.values if series.per_epoch else smooth(
+        series.values, window)
     (line, ) = ax.plot(
         run.x(key, axis),
-        smooth(series.values, window),
+        values,
         label=label,
         marker=style.pop('marker', marker),
         **style)
@@ -355,8 +358,8 @@ def parse_args(argv=None):
         type=int,
         default=1,
         metavar='N',
-        help='trailing moving average over N logged points (default 1: '
-        'none)')
+        help='trailing moving average of training keys over N logged '
+        'points (default 1: none)')
     parser.add_argument('--out', required=True, help='image file to write')
     args = parser.parse_args(argv)
     if args.smooth < 1:
