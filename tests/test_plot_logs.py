@@ -122,8 +122,17 @@ def test_epoch_axis_puts_each_epoch_in_its_interval(two_runs):
 
 def test_glob_keys_share_a_panel(two_runs):
     runs = [plot_logs.read_run(path) for path in two_runs]
-    figure = plot_logs.plot_runs(
-        runs, ['distill.loss_mgd*', 'mgd/*/changed'], axis='iter')
+    with pytest.warns(UserWarning) as record:
+        figure = plot_logs.plot_runs(
+            runs, ['distill.loss_mgd*', 'mgd/*/changed'], axis='iter')
+    # run_b has neither: said for each panel, with its files.
+    messages = [str(warning.message) for warning in record]
+    assert len(messages) == 2
+    for message, pattern in zip(messages,
+                                ('distill.loss_mgd*', 'mgd/*/changed')):
+        assert message.startswith('run_b (')
+        assert '20260101_120000' in message
+        assert f'has no key matching {pattern!r}' in message
     losses, changed = figure.axes
     lines = line_data(losses)
     # Only run_a has the MGD losses; every run's name and the key.
@@ -174,11 +183,13 @@ def test_inputs_that_are_not_logs_are_named(tmp_path):
 def test_command_line_writes_the_figure(two_runs, tmp_path, capsys):
     out = str(tmp_path / 'curves.png')
     timestamp_dir = osp.join(two_runs[1], '20260101_120000')
-    assert plot_logs.main([
-        two_runs[0], timestamp_dir, '--keys', 'loss', 'distill.loss_mgd*',
-        '--legend', 'A', 'B', '--title', 'two runs', '--x', 'iter', '--smooth',
-        '2', '--out', out
-    ]) == 0
+    # The resumed piece alone has no MGD losses: a warning, not an error.
+    with pytest.warns(UserWarning, match='has no key matching'):
+        assert plot_logs.main([
+            two_runs[0], timestamp_dir, '--keys', 'loss', 'distill.loss_mgd*',
+            '--legend', 'A', 'B', '--title', 'two runs', '--x', 'iter',
+            '--smooth', '2', '--out', out
+        ]) == 0
     with open(out, 'rb') as file:
         assert file.read(8) == b'\x89PNG\r\n\x1a\n'
     assert plot_logs.main([two_runs[0], '--keys', 'nope', '--out', out]) == 1
@@ -199,3 +210,26 @@ def test_iteration_based_run_has_no_epoch_axis(tmp_path):
             match='iters/20260101_100000/vis_data/'
             r'scalars.json have no "epoch".*--x iter'):
         plot_logs.plot_runs([run], ['loss'], axis='epoch')
+
+
+def test_moco_mgd_command_of_the_readme(tmp_path):
+    """MoCoMGD logs ``loss_contrastive`` and ``distill.loss_mgd{k}``
+    (tests/test_moco_mgd_train.py checks those names in a real run)."""
+    keys = ('loss', 'loss_contrastive') + tuple(f'distill.loss_mgd{k}'
+                                                for k in range(4))
+    work_dir = str(tmp_path / 'mgd18')
+    write_scalars_log(work_dir, '20260101_100000',
+                      train_lines([1, 2], keys=keys))
+    out = str(tmp_path / 'moco_losses.png')
+    assert plot_logs.main([
+        work_dir, '--keys', 'loss_contrastive', 'distill.loss_mgd*', '--out',
+        out
+    ]) == 0
+    figure = plot_logs.plot_runs([plot_logs.read_run(work_dir)],
+                                 ['loss_contrastive', 'distill.loss_mgd*'])
+    contrastive, mgd = figure.axes
+    assert list(line_data(contrastive)) == ['loss_contrastive']
+    assert list(line_data(mgd)) == [f'distill.loss_mgd{k}' for k in range(4)]
+    np.testing.assert_array_equal(
+        line_data(mgd)['distill.loss_mgd3'][1],
+        5000 + np.array([20, 40, 70, 90]))

@@ -31,6 +31,7 @@ import os
 import os.path as osp
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -312,6 +313,10 @@ def plot_runs(runs: Sequence[RunLog],
     axes = figure.subplots(len(panels), 1, squeeze=False, sharex=True)
     for ax, (pattern, matched) in zip(axes[:, 0], panels):
         for run, name in zip(runs, names):
+            if not any(key in run.series for key in matched):
+                warnings.warn(f'{name} ({", ".join(run.files)}) has no key '
+                              f'matching {pattern!r}; its panel shows the '
+                              'other runs.')
             for key in matched:
                 if key not in run.series:
                     continue
