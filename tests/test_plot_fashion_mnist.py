@@ -258,3 +258,46 @@ def test_bad_inputs_are_named(benchmark, tmp_path):
             ValueError, match=r'no MGD-AMP run of seed 5 '
             r'\(seeds: \[0, 1\]\)'):
         figures.make_figures(results, out_dir, seed=5, root=root)
+
+
+@pytest.mark.parametrize(
+    'reducer_type, num_s, assignment',
+    [
+        # Groups of floor/ceil(10 / 3) teacher channels.
+        ('AbsMaxPoolReducer', 3, [2, 0, 1, 1, 0, 2, 2, 1, 0, 2]),
+        # One teacher channel per student channel; 7 of 10 unused.
+        ('SparseMatchReducer', 3, [8, 1, 4]),
+    ])
+def test_matching_matrix_of_uneven_and_sparse_groups(reducer_type, num_s,
+                                                     assignment):
+    reducer = MODELS.build(
+        dict(type=reducer_type, student_channels=num_s, teacher_channels=10))
+    reducer.update_matching(assignment)
+    state_dict = {
+        f'architecture.distiller.connectors.mgd0_reducer.{key}': value
+        for key, value in reducer.state_dict().items()
+    }
+    name, matrix, order = figures.matching_matrix(state_dict)
+    assert name == 'mgd0_reducer'
+    np.testing.assert_array_equal(matrix.sum(1), reducer.group_size.numpy())
+    for student, members in enumerate(reducer.group_index.numpy()):
+        size = int(reducer.group_size[student])
+        assert set(np.flatnonzero(matrix[student])) == set(members[:size])
+    assert sorted(order) == list(range(10))
+    if reducer_type == 'SparseMatchReducer':
+        assert order[:3].tolist() == assignment
+        assert matrix[:, order[3:]].sum() == 0
+
+
+def test_one_seed_has_no_error_bars(benchmark):
+    _, results, _ = benchmark
+    one = figures.load_results(results)
+    for name, row in one['summary'].items():
+        if not name.startswith('_'):
+            row.update(seeds=[0], top1=row['top1'][:1], std=None)
+            row['mean'] = row['top1'][0]
+    (ax, ) = figures.accuracy_figure(one).axes
+    gids = {artist.get_gid() for artist in ax.get_children()}
+    assert {'mean KD', 'seeds KD', 'mean MGD-AMP'} <= gids
+    assert not any(gid and gid.startswith('std') for gid in gids)
+    assert ax.get_title() == 'Fashion-MNIST, test images, 1 seed'
