@@ -29,6 +29,8 @@ INSTALL_REQUIRES = [
     # mmrazor imports joblib without declaring it.
     'joblib>=1.2',
     'numpy>=1.24',
+    # tools/analysis_tools/plot_logs.py and plot_fashion_mnist.py.
+    'matplotlib>=3.5',
 ]
 
 

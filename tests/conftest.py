@@ -1,4 +1,5 @@
 """Shared fixtures: tiny image folders and checkpoints written by the tests."""
+import json
 import os
 import os.path as osp
 import sys
@@ -105,6 +106,26 @@ def save_moco_checkpoint(backbone, path, seed=1):
                 buffer.uniform_(0.5, 1.5)
     save_model_checkpoint(moco, path)
     return moco
+
+
+def write_scalars_log(work_dir, timestamp, lines):
+    """Write ``lines`` (dicts) as MMEngine's JSON-lines log
+    ``<work_dir>/<timestamp>/vis_data/scalars.json``; returns its path."""
+    folder = osp.join(work_dir, timestamp, 'vis_data')
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, 'scalars.json')
+    with open(path, 'w') as file:
+        for line in lines:
+            file.write(json.dumps(line) + '\n')
+    return path
+
+
+def line_data(ax):
+    """{label: (x, y)} of the lines a matplotlib Axes draws."""
+    return {
+        line.get_label(): (line.get_xdata(), line.get_ydata())
+        for line in ax.get_lines()
+    }
 
 
 @pytest.fixture(scope='session')
