@@ -23,16 +23,15 @@ Choose settings with ``--eval-split heldout`` (training images no run
 trains on), never on the test split.
 """
 import argparse
-import datetime
 import os
 import os.path as osp
-import platform
-import subprocess
 import sys
 import time
 
 TOOLS = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, TOOLS)
+sys.path.insert(0, osp.join(TOOLS, 'analysis_tools'))
+import benchmark_record  # noqa: E402
 import bootstrap  # noqa: E402
 import run_main_job as main_job  # noqa: E402
 
@@ -146,31 +145,6 @@ def format_table(summary, methods, split: str) -> str:
     return '\n'.join(lines)
 
 
-def environment() -> dict:
-    import importlib.metadata as metadata
-    versions = {
-        name: metadata.version(name)
-        for name in ('torch', 'mmengine', 'mmpretrain', 'mmrazor', 'mmcv-lite',
-                     'ortools', 'scipy', 'mgd_plugin')
-    }
-    versions['python'] = platform.python_version()
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
-                                cwd=REPO_ROOT,
-                                capture_output=True,
-                                text=True).stdout.strip() or None
-    except OSError:
-        commit = None
-    return dict(
-        machine=dict(
-            platform=platform.platform(),
-            processor=platform.processor() or platform.machine(),
-            cpus=os.cpu_count(),
-            device='cpu'),
-        versions=versions,
-        git_commit=commit)
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
@@ -255,21 +229,16 @@ def main(argv) -> None:
                     train_seconds=state.get('seconds')))
     summary = summarise(top1, args.methods)
     table = format_table(summary, args.methods, args.eval_split)
-    result = dict(
-        benchmark='fashion_mnist',
+    record = benchmark_record.make_record(
+        'fashion_mnist',
+        figures=dict(runs=records, summary=summary),
         command='python3 tools/analysis_tools/benchmark_fashion_mnist.py ' +
         ' '.join(argv),
-        date=datetime.datetime.now().astimezone().isoformat(
-            timespec='seconds'),
         eval_split=args.eval_split,
         methods={name: METHODS[name]
                  for name in args.methods},
-        **environment(),
-        runs=records,
-        summary=summary,
         wall_seconds=round(time.monotonic() - start, 1))
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    main_job._write_json(args.out, result)
+    benchmark_record.write_record(record, args.out)
     print('\n' + table, flush=True)
     main_job.say(f'wrote {args.out}')
 

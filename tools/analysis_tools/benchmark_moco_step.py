@@ -22,18 +22,19 @@ All three start from the same weights, get the same two-view batch and
 the same optimiser settings, and run interleaved with a rotating order
 (``time_interleaved`` of benchmark_train_step.py); the verdict is the
 median over rounds of the ratio MGD step / floor step of the same round.
+Every figure is written to ``benchmarks/results/moco_step.json``
+(``--out``).
 
 Usage::
 
     python tools/analysis_tools/benchmark_moco_step.py \
         [--config configs/mgd_moco/mocov2-mgd_resnet50-resnet18_8xb32-coslr-200e_in1k.py] \
         [--batch-size 16] [--img-size 112] [--steps 20] [--warmup 3] \
-        [--threads 2]
+        [--threads 2] [--out JSON]
 """  # noqa: E501
 import argparse
 import copy
 import os.path as osp
-import shlex
 import statistics
 import sys
 
@@ -43,6 +44,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 REPO_ROOT = osp.abspath(osp.join(HERE, '..', '..'))
 sys.path.insert(0, REPO_ROOT)
 sys.path.insert(0, HERE)
+import benchmark_record  # noqa: E402
 from benchmark_train_step import summarise  # noqa: E402
 from benchmark_train_step import make_optim_wrapper, time_interleaved
 from mmengine.config import Config  # noqa: E402
@@ -58,7 +60,7 @@ DEFAULT_CONFIG = ('configs/mgd_moco/'
 TARGET_RATIO = 1.10
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--batch-size', type=int, default=16)
@@ -76,7 +78,8 @@ def parse_args():
         dest='decompose',
         action='store_false',
         help='do not time the floor with non-in-place ReLUs')
-    return parser.parse_args()
+    benchmark_record.add_out_argument(parser, 'moco_step')
+    return parser.parse_args(argv)
 
 
 class MoCoWithTeacherForward(BaseModel):
@@ -147,15 +150,15 @@ def random_views(generator, batch_size, img_size):
     return dict(inputs=[view(), view()], data_samples=None)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     if not osp.exists(args.config):
         args.config = osp.join(REPO_ROOT, args.config)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    command = ' '.join(
-        shlex.quote(part) for part in [osp.relpath(sys.executable), *sys.argv])
+    command = benchmark_record.command_line(
+        [__file__, *(sys.argv[1:] if argv is None else argv)])
     print(f'command: {command}')
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'batch 2 views x {args.batch_size} x 3 x {args.img_size}^2, '
@@ -185,8 +188,9 @@ def main():
     for name, log_vars in last.items():
         if not torch.isfinite(log_vars['loss']).all():
             print(f'WARNING: the {name} loss is not finite')
-    print('MGD losses: ' + ', '.join(f'{k}={float(v.detach()):.4g}'
-                                     for k, v in last['mgd'].items()))
+    mgd_losses = {k: float(v.detach()) for k, v in last['mgd'].items()}
+    print('MGD losses: ' + ', '.join(f'{k}={v:.4g}'
+                                     for k, v in mgd_losses.items()))
 
     labels = dict(
         moco='MoCo step',
@@ -195,22 +199,38 @@ def main():
         mgd='MoCo + MGD step')
     print(f'\n{"step time (s)":<24} {"median":>7} {"mean":>7} {"stdev":>7} '
           f'{"min":>7} {"busy":>5}   vs floor (paired median)')
+    steps = {}
     for name, _ in models:
         stats = summarise(wall[name], cpu[name])
         ratio = statistics.median(
             step / base for step, base in zip(wall[name], wall['floor']))
+        steps[name] = dict(
+            label=labels[name], times=stats, to_floor_paired=ratio)
         print(f'{labels[name]:<24} {stats["median"]:7.3f} '
               f'{stats["mean"]:7.3f} {stats["stdev"]:7.3f} '
               f'{stats["min"]:7.3f} {stats["busy"]:5.2f}   {ratio:.3f}x')
-    ratio = statistics.median(
-        step / base for step, base in zip(wall['mgd'], wall['floor']))
+    ratio = steps['mgd']['to_floor_paired']
     print('(busy: CPU seconds per wall second of the process; below '
           f'{args.threads} means other processes shared the cores)')
-    verdict = 'PASS' if ratio <= TARGET_RATIO else 'FAIL'
-    print(f'{verdict}: MoCo + MGD step / (MoCo step + teacher forward) = '
-          f'{ratio:.3f} (median of paired ratios) '
-          f'{"<=" if ratio <= TARGET_RATIO else ">"} {TARGET_RATIO}')
+    passed = ratio <= TARGET_RATIO
+    verdict = benchmark_record.make_verdict([
+        (f'MoCo + MGD step / (MoCo step + teacher forward) = {ratio:.3f} '
+         f'(median of paired ratios) {"<=" if passed else ">"} '
+         f'{TARGET_RATIO}', passed)
+    ])
+    print(f'{"PASS" if passed else "FAIL"}: {verdict["checks"][0]["check"]}')
+    record = benchmark_record.make_record(
+        'moco_step',
+        dict(steps=steps, mgd_losses=mgd_losses),
+        verdict,
+        command=command,
+        settings={
+            k: v
+            for k, v in vars(args).items() if k != 'out'
+        })
+    print('wrote', benchmark_record.write_record(record, args.out))
+    return 0 if passed else 1
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
