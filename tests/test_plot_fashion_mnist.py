@@ -118,7 +118,9 @@ def benchmark(tmp_path_factory):
     summary['_gap'] = dict(per_seed=[10.0, 10.0], mean=10.0, std=0.0)
     path = osp.join(root, 'results.json')
     with open(path, 'w') as file:
-        json.dump(dict(eval_split='test', runs=runs, summary=summary), file)
+        json.dump(
+            dict(eval_split='test', figures=dict(runs=runs, summary=summary)),
+            file)
     return root, path, final
 
 

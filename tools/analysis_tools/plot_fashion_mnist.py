@@ -64,8 +64,12 @@ def _figure(width: float, height: float, rows: int = 1):
 
 
 def load_results(path: str) -> dict:
+    """The ``runs`` and ``summary`` of a benchmark_fashion_mnist.py record
+    (kept under its ``figures``), with its ``eval_split``."""
     with open(path, encoding='utf-8') as file:
-        results = json.load(file)
+        record = json.load(file)
+    results = dict(record.get('figures') or {})
+    results['eval_split'] = record.get('eval_split')
     for key in ('summary', 'runs'):
         if key not in results:
             raise ValueError(f'{path} has no {key!r}: not a results file of '
