@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
 from conftest import REPO_ROOT, line_data, write_scalars_log
@@ -272,8 +273,11 @@ def test_bad_inputs_are_named(benchmark, tmp_path):
     ])
 def test_matching_matrix_of_uneven_and_sparse_groups(reducer_type, num_s,
                                                      assignment):
-    reducer = MODELS.build(
-        dict(type=reducer_type, student_channels=num_s, teacher_channels=10))
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        reducer = MODELS.build(
+            dict(
+                type=reducer_type, student_channels=num_s,
+                teacher_channels=10))
     reducer.update_matching(assignment)
     state_dict = {
         f'architecture.distiller.connectors.mgd0_reducer.{key}': value
