@@ -25,6 +25,7 @@ trains on), never on the test split.
 import argparse
 import os
 import os.path as osp
+import shlex
 import sys
 import time
 
@@ -233,7 +234,7 @@ def main(argv) -> None:
         'fashion_mnist',
         figures=dict(runs=records, summary=summary),
         command='python3 tools/analysis_tools/benchmark_fashion_mnist.py ' +
-        ' '.join(argv),
+        shlex.join(argv),
         eval_split=args.eval_split,
         methods={name: METHODS[name]
                  for name in args.methods},
