@@ -1,0 +1,8 @@
+# Held-out diagnostic (docs/diagnostics/README.md): validates on the
+# held-out training images, never on the test split.
+_base_ = ['../../configs/kd/kd_resnet18-w16-w4_10e_fashion-mnist-10k.py']
+model = dict(
+    architecture=dict(
+        backbone=dict(stem_channels=8, base_channels=8),
+        head=dict(in_channels=32)))
+val_dataloader = dict(dataset=dict(_delete_=True, **_base_.heldout_dataset))
