@@ -3,6 +3,7 @@ import json
 import os
 import os.path as osp
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -131,3 +132,74 @@ def line_data(ax):
 @pytest.fixture(scope='session')
 def tiny_image_folder(tmp_path_factory):
     return write_image_folder(str(tmp_path_factory.mktemp('tiny_images')))
+
+
+class FakeTools:
+    """Stands in for ``run_main_job._call``: writes what tools/train.py
+    (checkpoints, ``last_checkpoint``), tools/test.py and knn_eval.py (the
+    metrics file) would, and records the commands and options.
+
+    Args:
+        top1: {work dir name prefix: top-1} that test.py reports for the
+            checkpoints of a work dir starting with the prefix (the first
+            one that matches).
+        knn: the same for knn_eval.py, {prefix: {k: top-1}}, by the
+            pretraining checkpoint's work dir.
+        interrupt_after: train.py stops with SystemExit after this epoch,
+            once.
+    """
+
+    def __init__(self, top1=None, knn=None, interrupt_after=None):
+        self.commands = []
+        self.options = []
+        self.top1 = top1 or {}
+        self.knn = knn or {}
+        self.interrupt_after = interrupt_after
+
+    @staticmethod
+    def _match(table, path):
+        stem = osp.basename(osp.dirname(path))
+        return table[next(k for k in table if stem.startswith(k))]
+
+    def __call__(self, command, **options):
+        self.commands.append(command)
+        self.options.append(options)
+        tool = command[1]
+        if tool == 'tools/train.py':
+            return self.train(command)
+        out = command[command.index('--out') + 1]
+        if tool == 'tools/analysis_tools/knn_eval.py':
+            checkpoint = command[command.index('--checkpoint') + 1]
+            metrics = {
+                f'knn/top1@k{k}': v
+                for k, v in self._match(self.knn, checkpoint).items()
+            }
+        else:
+            assert tool == 'tools/test.py'
+            metrics = {
+                'accuracy/top1': self._match(self.top1, command[3]),
+                'config': command[2]
+            }
+        with open(out, 'w') as f:
+            json.dump(metrics, f)
+        return 0.0
+
+    def train(self, command):
+        from mmengine.config import Config
+        config = Config.fromfile(osp.join(REPO_ROOT, command[2]))
+        work_dir = command[command.index('--work-dir') + 1]
+        last = osp.join(work_dir, 'last_checkpoint')
+        start = 0
+        if '--resume' in command:
+            with open(last) as f:
+                start = int(f.read().strip().split('epoch_')[1][:-4])
+        for epoch in range(start + 1, config.train_cfg.max_epochs + 1):
+            path = osp.join(work_dir, f'epoch_{epoch}.pth')
+            with open(path, 'w') as f:
+                f.write(str(time.time_ns()))
+            with open(last, 'w') as f:
+                f.write(path)
+            if epoch == self.interrupt_after:
+                self.interrupt_after = None
+                raise SystemExit('killed')
+        return 0.0

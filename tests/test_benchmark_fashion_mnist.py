@@ -1,12 +1,17 @@
-"""The Fashion-MNIST results runner: its statistics, and that it shares the
-main job's cached runs."""
+"""The Fashion-MNIST results runner: its statistics, that it shares the
+main job's cached runs, the MoCo-v2 runs and their evaluations, and that
+runs side by side start only after what they need."""
+import json
+import os
 import os.path as osp
 import sys
+import threading
 
 import pytest
+from mmengine.config import Config
 from scipy import stats
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, FakeTools
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
@@ -80,10 +85,168 @@ def test_runs_are_the_main_jobs(tmp_path):
 
 def test_options():
     quick = bench.parse_args(['--quick'])
-    assert quick.seeds == [0]
+    assert quick.seeds == [0] and quick.moco_seeds == [0]
     assert quick.methods == list(bench.QUICK_METHODS)
     assert quick.out.endswith('fashion_mnist_quick_test.json')
+    assert quick.moco_out.endswith('fashion_mnist_moco_quick_test.json')
     full = bench.parse_args(['--eval-split', 'heldout'])
     assert full.seeds == [0, 1, 2] and full.methods == list(bench.METHODS)
+    assert full.moco_seeds == [0, 1]
+    assert full.parts == ['classification', 'moco']
+    assert full.moco_out.endswith('fashion_mnist_moco_heldout.json')
     with pytest.raises(SystemExit):
         bench.parse_args(['--methods', 'teacher', 'KD'])
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--jobs', '0'])
+
+
+@pytest.mark.parametrize('quick', [False, True])
+def test_moco_runs(tmp_path, quick):
+    root = str(tmp_path)
+    runs = bench.moco_runs_for_seed(root, 1, quick)
+    assert list(runs) == ['teacher', 'student alone', 'MGD-AMP']
+    teacher = runs['teacher'][0]
+    epochs = bench.QUICK_MOCO_EPOCHS if quick else 10
+    for name, (pretraining, linear) in runs.items():
+        assert 'randomness.seed=1' in pretraining.cfg_options
+        assert pretraining.max_epochs == epochs
+        assert pretraining.cfg.param_scheduler[0].T_max == epochs
+        assert pretraining.work_dir.startswith(
+            osp.join(root, 'moco_quick' if quick else 'moco', 'seed1'))
+        # The linear evaluation reads this pretraining's last checkpoint,
+        # a backbone of its width, and never validates during training.
+        init_cfg = linear.cfg.model.backbone.init_cfg
+        assert init_cfg.checkpoint == pretraining.final_checkpoint
+        assert pretraining.final_checkpoint.endswith(f'epoch_{epochs}.pth')
+        assert linear.depends_on == [pretraining.final_checkpoint]
+        assert linear.cfg.val_dataloader is None
+        assert (linear.cfg.model.backbone.base_channels ==
+                pretraining.cfg.model.backbone.base_channels)
+        assert linear.max_epochs == 10
+    mgd = runs['MGD-AMP'][0]
+    assert mgd.depends_on == [teacher.final_checkpoint]
+    assert mgd.cfg.model.teacher_ckpt == teacher.final_checkpoint
+    assert runs['student alone'][0].depends_on == []
+    dirs = [r.work_dir for pair in runs.values() for r in pair]
+    assert len(set(dirs)) == len(dirs)
+
+
+def test_side_by_side_runs_a_task_after_what_it_needs():
+    side = bench.SideBySide(2)
+    started_b = threading.Event()
+    order = []
+
+    def slow_a():
+        # B does not need A and starts beside it; A ends after B started.
+        assert started_b.wait(10)
+        order.append('a')
+        return 1
+
+    def b():
+        started_b.set()
+        order.append('b')
+        return 2
+
+    a_future = side.submit(slow_a)
+    b_future = side.submit(b)
+    c_future = side.submit(lambda: order.append('c') or 3, after=[a_future])
+    side.wait()
+    assert order.index('c') > order.index('a')
+    assert [f.result() for f in (a_future, b_future, c_future)] == [1, 2, 3]
+
+
+def test_side_by_side_stops_at_the_first_failure():
+    side = bench.SideBySide(1)
+    ran = []
+
+    def fail():
+        raise SystemExit('[main job] failed (exit 1): train')
+
+    failing = side.submit(fail)
+    side.submit(lambda: ran.append('needs it'), after=[failing])
+    side.submit(lambda: ran.append('later'))
+    with pytest.raises(SystemExit, match='failed'):
+        side.wait()
+    assert 'needs it' not in ran
+
+
+def test_main_runs_both_parts_and_writes_their_records(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv('MGD_PLUGIN_NO_VENV', '1')
+    monkeypatch.chdir(tmp_path)
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
+    import prepare_fashion_mnist
+    monkeypatch.setattr(prepare_fashion_mnist, 'prepare',
+                        lambda **kwargs: 'dst')
+    # Work dir prefixes: the linear evaluations' before the pretrainings'.
+    fake = FakeTools(
+        top1={
+            'linear_mocov2_resnet18-w16': 80.0,
+            'linear_mocov2_resnet18-w4': 70.0,
+            'linear_mocov2-mgd': 75.0,
+            'resnet18-w16': 90.0,
+            'resnet18-w4': 86.0,
+            'kd_': 88.0,
+            'mgd-amp': 87.0,
+        },
+        knn={
+            'mocov2_resnet18-w16': {20: 78.0, 200: 77.0},
+            'mocov2_resnet18-w4': {20: 60.0, 200: 59.0},
+            'mocov2-mgd': {20: 69.0, 200: 68.0},
+        })
+    trained = []
+    real_fake = fake.train
+
+    def train(command):
+        # A student's teacher checkpoint is there when it starts.
+        for option in command:
+            if option.startswith('model.teacher_ckpt='):
+                assert osp.isfile(option.split('=', 1)[1]), option
+        trained.append(command[2])
+        return real_fake(command)
+
+    fake.train = train
+    monkeypatch.setattr(main_job, '_call', fake)
+    out_dir = tmp_path / 'results'
+    argv = [
+        '--quick', '--work-root',
+        str(tmp_path / 'runs'), '--out-dir',
+        str(out_dir), '--jobs', '2'
+    ]
+    bench.main(argv)
+    printed = capsys.readouterr().out
+
+    moco = json.load(open(out_dir / 'fashion_mnist_moco_quick_test.json'))
+    assert moco['benchmark'] == 'fashion_mnist_moco'
+    assert moco['pretraining_epochs'] == bench.QUICK_MOCO_EPOCHS
+    summary = moco['figures']['summary']
+    assert summary['linear']['MGD-AMP']['top1'] == [75.0]
+    assert summary['linear']['MGD-AMP']['gap_closed_percent'] == [50.0]
+    assert summary['knn_k200']['MGD-AMP']['gap_closed_percent'] == [50.0]
+    assert summary['knn_k20']['teacher']['top1'] == [78.0]
+    runs = moco['figures']['runs']
+    assert {r['method'] for r in runs} == set(bench.MOCO_METHODS)
+    assert all(r['linear_top1'] in (70.0, 75.0, 80.0) for r in runs)
+    classification = json.load(
+        open(out_dir / 'fashion_mnist_quick_test.json'))
+    assert classification['figures']['summary']['KD']['top1'] == [88.0]
+    assert classification['jobs'] == 2
+    assert 'MoCo-v2, linear top-1' in printed and '200-NN' in printed
+
+    # 4 classification + 3 MoCo trainings + 3 linear evaluations, each
+    # once; 4 + 3 tests, 3 k-NN; side by side, each logs in its work dir.
+    assert len(trained) == 10
+    tools = [c[1] for c in fake.commands]
+    assert tools.count('tools/test.py') == 7
+    assert tools.count('tools/analysis_tools/knn_eval.py') == 3
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    for command, options in zip(fake.commands, fake.options):
+        assert options['threads'] == threads
+        work_dir = osp.dirname(options['log_path'])
+        assert work_dir in ' '.join(command)
+
+    assert len(fake.commands) == 10 + 7 + 3
+
+    bench.main(argv)  # everything cached: nothing runs again
+    assert len(fake.commands) == 20
+

@@ -15,52 +15,10 @@ import time
 import pytest
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, FakeTools
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 import run_main_job  # noqa: E402
-
-
-class FakeTools:
-    """Stands in for ``run_main_job._call``; records the commands."""
-
-    def __init__(self, top1=None, interrupt_after=None):
-        self.commands = []
-        self.top1 = top1 or {}
-        self.interrupt_after = interrupt_after
-
-    def __call__(self, command):
-        self.commands.append(command)
-        tool = command[1]
-        if tool == 'tools/train.py':
-            return self.train(command)
-        assert tool == 'tools/test.py'
-        out = command[command.index('--out') + 1]
-        config = command[2]
-        stem = osp.basename(osp.dirname(command[3]))
-        name = next(k for k in self.top1 if stem.startswith(k))
-        with open(out, 'w') as f:
-            json.dump({'accuracy/top1': self.top1[name], 'config': config}, f)
-        return 0.0
-
-    def train(self, command):
-        config = Config.fromfile(osp.join(REPO_ROOT, command[2]))
-        work_dir = command[command.index('--work-dir') + 1]
-        last = osp.join(work_dir, 'last_checkpoint')
-        start = 0
-        if '--resume' in command:
-            with open(last) as f:
-                start = int(f.read().strip().split('epoch_')[1][:-4])
-        for epoch in range(start + 1, config.train_cfg.max_epochs + 1):
-            path = osp.join(work_dir, f'epoch_{epoch}.pth')
-            with open(path, 'w') as f:
-                f.write(str(time.time_ns()))
-            with open(last, 'w') as f:
-                f.write(path)
-            if epoch == self.interrupt_after:
-                self.interrupt_after = None
-                raise SystemExit('killed')
-        return 0.0
 
 
 def student_run(work_dir, options=('randomness.seed=0', )):

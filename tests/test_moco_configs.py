@@ -65,7 +65,7 @@ def optim(model):
 
 
 def test_every_config_is_listed():
-    assert len(PRETRAINING) == 9 and len(LINEAR) == 7
+    assert len(PRETRAINING) == 7 and len(LINEAR) == 6
     assert all(any(key in path for key in INPUTS) for path in CONFIGS)
 
 
@@ -94,7 +94,9 @@ def test_pretraining_config_builds_and_trains_one_step(path):
     log_vars = model.train_step(data, optim(model))
     assert torch.isfinite(log_vars['loss_contrastive'])
     if mgd:
-        assert sum(k.startswith('distill.loss_mgd') for k in log_vars) == 4
+        positions = len(cfg.model.distiller.positions.student)
+        assert sum(k.startswith('distill.loss_mgd')
+                   for k in log_vars) == positions
     # The queue takes whole global batches of the recipe.
     world_size = 8 if '8xb32' in path else 1
     check_queue_length(model.queue_len, cfg.train_dataloader.batch_size,
@@ -158,3 +160,62 @@ def test_linear_config_points_at_a_pretraining_of_its_backbone(path):
                 'in_channels'):
         assert cfg.model.backbone.get(key) == pretraining.model.backbone.get(
             key), key
+
+
+FM_MOCO = 'configs/mgd_moco/{}_fashion-mnist-10k.py'
+
+
+def test_fashion_mnist_moco_recipe_is_the_classification_recipes():
+    """The MoCo-v2 comparison on Fashion-MNIST: student alone and with MGD
+    share everything but the distillation; the teacher and student
+    networks, the training images and the MGD settings are the
+    classification recipe's; the MGD student reads the teacher from where
+    the teacher's pretraining writes it."""
+    teacher = load(FM_MOCO.format('mocov2_resnet18-w16_10e'))
+    alone = load(FM_MOCO.format('mocov2_resnet18-w4_10e'))
+    mgd = load(FM_MOCO.format('mocov2-mgd_resnet18-w16-w4_10e'))
+    for key in ('backbone', 'neck', 'head', 'queue_len', 'feat_dim',
+                'encoder_momentum', 'shuffle_bn'):
+        assert mgd.model[key] == alone.model[key], key
+    for key in ('train_cfg', 'optim_wrapper', 'param_scheduler',
+                'train_dataloader', 'randomness'):
+        assert mgd[key] == alone[key] == teacher[key], key
+    assert mgd.model.teacher_backbone == teacher.model.backbone
+    assert mgd.model.teacher_ckpt == (
+        'work_dirs/mocov2_resnet18-w16_10e_fashion-mnist-10k/'
+        f'epoch_{teacher.train_cfg.max_epochs}.pth')
+
+    classification = load('configs/mgd/'
+                          'mgd-amp_resnet18-w16-w4_10e_fashion-mnist-10k.py')
+    student_cls = load(
+        'configs/fashion_mnist/resnet18-w4_10e_fashion-mnist-10k.py')
+    teacher_cls = load(
+        'configs/fashion_mnist/resnet18-w16_10e_fashion-mnist-10k.py')
+    for moco, cls in ((alone, student_cls), (teacher, teacher_cls)):
+        backbone = dict(moco.model.backbone)
+        assert backbone.pop('zero_init_residual') is False
+        assert backbone == cls.model.backbone
+        # Pretraining reads the classification recipe's training images.
+        images = dict(moco.train_dataloader.dataset)
+        expected = dict(cls.train_dataloader.dataset)
+        assert images.pop('dataset').pop('pipeline') != expected.pop(
+            'dataset').pop('pipeline')
+        assert images == expected
+    # The classification MGD's positions, named inside the backbones, its
+    # stage weights and loss factor.
+    positions = mgd.model.distiller.positions
+    weights = [w / positions.loss_factor for w in positions.loss_weight]
+    for k, expected in enumerate(classification.model.distiller.positions):
+        for side in ('student', 'teacher'):
+            ours = dict(positions[side][k])
+            theirs = dict(expected[side])
+            theirs['source'] = theirs['source'][len('backbone.'):]
+            if 'margin_bn' in theirs:
+                theirs['margin_bn'] = theirs['margin_bn'][len('backbone.'):]
+            assert ours == theirs
+        assert weights[k] == pytest.approx(expected.loss_weight)
+    hook = mgd.custom_hooks[0]
+    expected_hook = classification.custom_hooks[0]
+    assert (hook.interval, hook.num_samples) == (expected_hook.interval,
+                                                 expected_hook.num_samples)
+    assert hook.dataloader.dataset == expected_hook.dataloader.dataset

@@ -122,29 +122,62 @@ def _write_json(path, data) -> None:
     os.replace(tmp, path)
 
 
-def _call(command) -> float:
-    """Run a tool in the repository root; its seconds."""
+def _call(command, log_path=None, threads=None) -> float:
+    """Run a tool in the repository root; its seconds.
+
+    Args:
+        command: the tool's command line.
+        log_path: where its output goes (for runs side by side, whose
+            logs would interleave); by default the terminal.
+        threads: torch's intra-op threads (``OMP_NUM_THREADS``) unless the
+            environment sets them; by default torch's own choice.
+    """
     start = time.monotonic()
-    print('$ ' + ' '.join(command), flush=True)
     # OpenMP threads that spin while they wait made a training step of these
     # small networks 10-20x slower once another process used a core of the
     # two (measured); passive threads sleep instead. A user's setting wins.
     env = dict(os.environ)
     env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    result = subprocess.run(
-        command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, env=env)
+    if threads is not None:
+        env.setdefault('OMP_NUM_THREADS', str(threads))
+    shown = ' '.join(command)
+    if log_path is None:
+        print('$ ' + shown, flush=True)
+        result = subprocess.run(
+            command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, env=env)
+    else:
+        os.makedirs(osp.dirname(log_path), exist_ok=True)
+        with open(log_path, 'w') as log:
+            log.write('$ ' + shown + '\n')
+            log.flush()
+            result = subprocess.run(
+                command,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env)
     if result.returncode != 0:
+        output = '' if log_path is None else (
+            f'\nIts output is in {log_path}; it ended:\n' +
+            _tail(log_path, 15))
         raise SystemExit(
-            f'[main job] failed (exit {result.returncode}): '
-            f'{" ".join(command)}\nRerun the same command to continue: '
-            'finished steps are reused and the training resumes from its '
-            'last checkpoint.')
+            f'[main job] failed (exit {result.returncode}): {shown}{output}'
+            '\nRerun the same command to continue: finished steps are '
+            'reused and the training resumes from its last checkpoint.')
     return time.monotonic() - start
 
 
-def train(run: Run) -> str:
+def _tail(path: str, lines: int) -> str:
+    with open(path, errors='replace') as f:
+        return ''.join(f.readlines()[-lines:])
+
+
+def train(run: Run, logs: bool = False, threads=None) -> str:
     """Train ``run`` unless done; resume it when it was interrupted.
-    Returns what happened: 'cached', 'resumed' or 'trained'."""
+    Returns what happened: 'cached', 'resumed' or 'trained'. With ``logs``
+    the tool's output goes to ``train.log`` in the work dir; ``threads``:
+    see :func:`_call`."""
     state_path = osp.join(run.work_dir, STATE_FILE)
     fingerprint = run.fingerprint()
     state = _load_json(state_path)
@@ -166,7 +199,10 @@ def train(run: Run) -> str:
         sys.executable, 'tools/train.py', run.config, '--work-dir',
         run.work_dir, '--cfg-options', *run.cfg_options
     ] + (['--resume'] if resume else [])
-    seconds = _call(command)
+    seconds = _call(
+        command,
+        log_path=osp.join(run.work_dir, 'train.log') if logs else None,
+        threads=threads)
     if not osp.isfile(run.final_checkpoint):
         raise SystemExit(f'[main job] {run.name}: training ended without '
                          f'{run.final_checkpoint}')
@@ -186,8 +222,9 @@ def heldout_config(run: Run) -> str:
     return path
 
 
-def evaluate(run: Run, split: str) -> float:
-    """Top-1 (%) of ``run``'s final checkpoint on ``split``, cached."""
+def evaluate(run: Run, split: str, logs: bool = False, threads=None) -> float:
+    """Top-1 (%) of ``run``'s final checkpoint on ``split``, cached
+    (``logs``, ``threads``: as :func:`train`)."""
     result_path = osp.join(run.work_dir, f'eval_{split}.json')
     identity = file_identity(run.final_checkpoint)
     cached = _load_json(result_path)
@@ -203,7 +240,10 @@ def evaluate(run: Run, split: str) -> float:
         '--work-dir',
         osp.join(run.work_dir, f'eval_{split}'), '--out', out, '--cfg-options',
         *run.cfg_options
-    ])
+    ],
+          log_path=osp.join(run.work_dir, f'eval_{split}.log')
+          if logs else None,
+          threads=threads)
     metrics = _load_json(out)
     os.remove(out)
     _write_json(result_path, dict(checkpoint=identity, metrics=metrics))
