@@ -307,3 +307,93 @@ def test_one_seed_has_no_error_bars(benchmark):
     assert {'mean KD', 'seeds KD', 'mean MGD-AMP'} <= gids
     assert not any(gid and gid.startswith('std') for gid in gids)
     assert ax.get_title() == 'Fashion-MNIST, test images, 1 seed'
+
+
+MOCO_TOP1 = {
+    'linear': {
+        'teacher': [80.0, 81.0],
+        'student alone': [70.0, 71.0],
+        'MGD-AMP': [74.0, 76.0]
+    },
+    'knn_k20': {
+        'teacher': [78.0, 79.0],
+        'student alone': [60.0, 62.0],
+        'MGD-AMP': [65.0, 66.0]
+    },
+    'knn_k200': {
+        'teacher': [77.0, 78.0],
+        'student alone': [59.0, 61.0],
+        'MGD-AMP': [64.0, 63.0]
+    },
+}
+
+
+@pytest.fixture(scope='module')
+def moco_benchmark(tmp_path_factory):
+    """A MoCo-v2 results file of two seeds and its pretraining logs."""
+    root = str(tmp_path_factory.mktemp('moco'))
+    runs = []
+    for seed in (0, 1):
+        for method in MOCO_TOP1['linear']:
+            work_dir = osp.join('work_dirs', 'main_job', 'moco', f'seed{seed}',
+                                method.replace(' ', '-'))
+            runs.append(dict(method=method, seed=seed, work_dir=work_dir))
+            keys = {'loss': 9.0, 'loss_contrastive': 7.0 + seed}
+            if method == 'MGD-AMP':
+                keys.update({
+                    'distill.loss_mgd0': 1.0,
+                    'distill.loss_mgd1': 1.0
+                })
+            write_scalars_log(
+                osp.join(root, work_dir), '20260101_100000',
+                training_lines(keys))
+    summary = {}
+    for metric, top1 in MOCO_TOP1.items():
+        summary[metric] = {
+            method: dict(
+                seeds=[0, 1],
+                top1=values,
+                mean=float(np.mean(values)),
+                std=float(np.std(values, ddof=1)))
+            for method, values in top1.items()
+        }
+    path = osp.join(root, 'moco.json')
+    with open(path, 'w') as file:
+        json.dump(
+            dict(
+                benchmark='fashion_mnist_moco',
+                eval_split='test',
+                figures=dict(runs=runs, summary=summary)), file)
+    return root, path
+
+
+def test_moco_figures(moco_benchmark, tmp_path):
+    root, results = moco_benchmark
+    out_dir = str(tmp_path / 'figures')
+    assert figures.main([results, '--out-dir', out_dir, '--root', root]) == 0
+    assert sorted(os.listdir(out_dir)) == sorted(
+        figures.MOCO_FIGURES.values())
+
+    made = figures.moco_figures(
+        figures.load_results(results),
+        figures.work_dirs(figures.load_results(results), 1, root), 1)
+    panels = made['accuracy'].axes
+    assert [ax.get_ylabel() for ax in panels
+            ] == [label for _, label in figures.MOCO_METRICS]
+    for ax, (metric, _) in zip(panels, figures.MOCO_METRICS):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        top1 = MOCO_TOP1[metric]
+        assert lines['teacher'].get_ydata()[0] == pytest.approx(
+            np.mean(top1['teacher']))
+        mean = next(a for a in ax.get_children()
+                    if a.get_gid() == 'mean MGD-AMP')
+        assert mean.get_ydata()[0] == pytest.approx(np.mean(top1['MGD-AMP']))
+    task_ax, distill_ax = made['loss_curves'].axes
+    assert task_ax.get_ylabel() == 'contrastive loss'
+    iters = np.arange(5, 21, 5)
+    task = line_data(task_ax)
+    # The contrastive loss, not MoCoMGD's total `loss`.
+    np.testing.assert_allclose(task['MGD-AMP'][1], 8.0 + iters / 100)
+    np.testing.assert_allclose(
+        line_data(distill_ax)['MGD-AMP'][1], 2.0 + 2 * iters / 100)
+    assert sorted(line_data(distill_ax)) == ['MGD-AMP']

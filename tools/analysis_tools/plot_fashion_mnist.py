@@ -26,6 +26,15 @@ default the repository root, where the benchmark runs). Writes, into
   student x teacher channels, 1 where the teacher channel is in the
   student channel's group; teacher channels in their own order, then
   sorted by their student channel, so that the groups show as blocks.
+
+For the MoCo-v2 record (``fashion_mnist_moco_<split>.json``):
+
+- ``fashion_mnist_moco_accuracy.png``: linear, 20-NN and 200-NN top-1 of
+  the frozen backbones, as above (MGD-AMP; the teacher and the student
+  alone as lines).
+- ``fashion_mnist_moco_loss_curves.png``: the contrastive loss and the
+  MGD loss (the sum of the ``distill.*`` losses) over pretraining of the
+  student alone and with MGD-AMP of one seed.
 """
 import argparse
 import json
@@ -49,18 +58,27 @@ FIGURES = dict(
     loss_curves='fashion_mnist_loss_curves.png',
     matching_updates='fashion_mnist_matching_updates.png',
     matching='fashion_mnist_matching.png')
+MOCO_BENCHMARK = 'fashion_mnist_moco'
+MOCO_FIGURES = dict(
+    accuracy='fashion_mnist_moco_accuracy.png',
+    loss_curves='fashion_mnist_moco_loss_curves.png')
+# The summaries of a MoCo record and their axis labels.
+MOCO_METRICS = (('linear', 'linear top-1 (%)'), ('knn_k20',
+                                                 '20-NN top-1 (%)'),
+                ('knn_k200', '200-NN top-1 (%)'))
+TASK_LOSSES = ('student.loss', 'loss_contrastive')
 # The buffers a channel reducer keeps in a checkpoint (see
 # mgd_plugin/models/architectures/connectors/base_reducer.py).
 GROUP_INDEX = re.compile(r'^(?P<prefix>(?:.*\.)?connectors\.'
                          r'(?P<name>[^.]+)\.)group_index$')
 
 
-def _figure(width: float, height: float, rows: int = 1):
+def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
     # A bare Figure draws with Agg and touches no pyplot state or display.
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height))
-    return figure, figure.subplots(rows, 1, squeeze=False)[:, 0]
+    return figure, figure.subplots(rows, cols, squeeze=False).ravel()
 
 
 def load_results(path: str) -> dict:
@@ -70,25 +88,46 @@ def load_results(path: str) -> dict:
         record = json.load(file)
     results = dict(record.get('figures') or {})
     results['eval_split'] = record.get('eval_split')
+    results['benchmark'] = record.get('benchmark')
     for key in ('summary', 'runs'):
         if key not in results:
             raise ValueError(f'{path} has no {key!r}: not a results file of '
                              'tools/analysis_tools/benchmark_fashion_mnist.py')
-    missing = [name for name in REFERENCES if name not in results['summary']]
-    if missing:
-        raise ValueError(f'{path}: the summary lacks {missing}, the '
-                         'reference lines of the accuracy figure.')
+    summaries = ([results['summary'][key] for key, _ in MOCO_METRICS]
+                 if results['benchmark'] == MOCO_BENCHMARK else
+                 [results['summary']])
+    for summary in summaries:
+        missing = [name for name in REFERENCES if name not in summary]
+        if missing:
+            raise ValueError(f'{path}: the summary lacks {missing}, the '
+                             'reference lines of the accuracy figure.')
     return results
+
+
+def _student_methods(summary: dict) -> List[str]:
+    return [
+        name for name in summary
+        if not name.startswith('_') and name not in REFERENCES
+    ]
 
 
 def accuracy_figure(results: dict):
     """Top-1 per student method: mean ± std, every seed, references."""
-    summary = results['summary']
-    methods = [
-        name for name in summary
-        if not name.startswith('_') and name not in REFERENCES
-    ]
+    methods = _student_methods(results['summary'])
     figure, (ax, ) = _figure(max(4.0, 1.1 * len(methods) + 2.0), 4.0)
+    seeds = results['summary']['teacher']['seeds']
+    accuracy_panel(
+        ax, results['summary'], 'top-1 (%)',
+        f'Fashion-MNIST, {results.get("eval_split", "test")} '
+        f'images, {len(seeds)} seed{"s" * (len(seeds) > 1)}')
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_panel(ax, summary: dict, ylabel: str, title: str) -> None:
+    """One metric of a ``summarise`` result on ``ax``: every student
+    method's mean ± std and seeds, the references as lines."""
+    methods = _student_methods(summary)
     for name, colour in zip(REFERENCES, ('tab:green', 'tab:red')):
         row = summary[name]
         ax.axhline(row['mean'], color=colour, linestyle='--', label=f'{name}')
@@ -134,14 +173,10 @@ def accuracy_figure(results: dict):
     ax.set_xticks(range(len(methods)))
     ax.set_xticklabels(methods)
     ax.set_xlim(-0.6, len(methods) - 0.4)
-    ax.set_ylabel('top-1 (%)')
-    seeds = summary['teacher']['seeds']
-    ax.set_title(f'Fashion-MNIST, {results.get("eval_split", "test")} '
-                 f'images, {len(seeds)} seed{"s" * (len(seeds) > 1)}')
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(axis='y', alpha=0.3)
     ax.legend(fontsize='small', loc='best')
-    figure.tight_layout()
-    return figure
 
 
 def work_dirs(results: dict, seed: int, root: str) -> Dict[str, str]:
@@ -158,11 +193,11 @@ def task_and_distill_losses(run: plot_logs.RunLog) -> Tuple[str, str]:
 
     Returns:
         tuple: the key of the task loss (``student.loss`` in a distillation
-        run, ``loss`` otherwise) and of the distillation loss, None for a
-        run without one.
+        run, ``loss_contrastive`` in a MoCo run, ``loss`` otherwise) and of
+        the distillation loss, None for a run without one.
     """
     parts = sorted(key for key in run.series if key.startswith('distill.'))
-    task = 'student.loss' if 'student.loss' in run.series else 'loss'
+    task = next((key for key in TASK_LOSSES if key in run.series), 'loss')
     if task not in run.series:
         raise ValueError(f'{run.name} ({", ".join(run.files)}) logs no '
                          'loss.')
@@ -178,7 +213,9 @@ def task_and_distill_losses(run: plot_logs.RunLog) -> Tuple[str, str]:
     return task, 'distill (sum)'
 
 
-def loss_figure(runs: Dict[str, plot_logs.RunLog]):
+def loss_figure(runs: Dict[str, plot_logs.RunLog],
+                task_label: str = 'task loss (cross-entropy)',
+                title: str = 'Training losses, Fashion-MNIST'):
     """Task loss and distillation loss over epochs, a panel each."""
     figure, (task_ax, distill_ax) = _figure(7.0, 6.0, rows=2)
     for method, run in runs.items():
@@ -189,13 +226,13 @@ def loss_figure(runs: Dict[str, plot_logs.RunLog]):
         if distill is not None:
             plot_logs.plot_key(distill_ax, run, distill, 'epoch', method,
                                **style)
-    task_ax.set_ylabel('task loss (cross-entropy)')
+    task_ax.set_ylabel(task_label)
     distill_ax.set_ylabel('distillation loss')
     distill_ax.set_xlabel('epoch')
     for ax in (task_ax, distill_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize='small')
-    task_ax.set_title('Training losses, Fashion-MNIST')
+    task_ax.set_title(title)
     figure.tight_layout()
     return figure
 
@@ -319,12 +356,15 @@ def make_figures(results_path: str,
                  seed: Optional[int] = None,
                  position: Optional[str] = None,
                  root: str = REPO_ROOT) -> Dict[str, str]:
-    """Write the four figures; returns {figure: path}."""
+    """Write the four figures (the two of a MoCo record); returns
+    {figure: path}."""
     results = load_results(results_path)
     seeds = sorted({record['seed'] for record in results['runs']})
     if seed is None:
         seed = seeds[0]
     dirs = work_dirs(results, seed, root)
+    if results['benchmark'] == MOCO_BENCHMARK:
+        return _save(moco_figures(results, dirs, seed), MOCO_FIGURES, out_dir)
     if MGD not in dirs:
         raise ValueError(f'{results_path} has no {MGD} run of seed {seed} '
                          f'(seeds: {seeds}).')
@@ -343,10 +383,38 @@ def make_figures(results_path: str,
         loss_curves=loss_figure(curves),
         matching_updates=matching_updates_figure(curves[MGD]),
         matching=matching_figure(*matching_matrix(state_dict, position)))
+    return _save(figures, FIGURES, out_dir)
+
+
+def moco_figures(results: dict, dirs: Dict[str, str], seed: int) -> dict:
+    """The MoCo-v2 figures: linear and k-NN top-1 per method over seeds,
+    and the contrastive and MGD losses of one seed's students."""
+    summary = results['summary']
+    seeds = summary['linear']['teacher']['seeds']
+    figure, axes = _figure(12.0, 4.0, cols=len(MOCO_METRICS))
+    for ax, (key, label) in zip(axes, MOCO_METRICS):
+        accuracy_panel(ax, summary[key], label, label.split(' (')[0])
+    figure.suptitle(
+        f'MoCo-v2 on Fashion-MNIST, frozen backbones, '
+        f'{results.get("eval_split", "test")} images, {len(seeds)} '
+        f'seed{"s" * (len(seeds) > 1)}')
+    figure.tight_layout()
+    curves = {
+        method: plot_logs.read_run(dirs[method], name=method)
+        for method in ('student alone', MGD) if method in dirs
+    }
+    return dict(
+        accuracy=figure,
+        loss_curves=loss_figure(
+            curves, 'contrastive loss',
+            f'MoCo-v2 pretraining losses, Fashion-MNIST, seed {seed}'))
+
+
+def _save(figures: dict, names: Dict[str, str], out_dir: str):
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for key, figure in figures.items():
-        written[key] = osp.join(out_dir, FIGURES[key])
+        written[key] = osp.join(out_dir, names[key])
         figure.savefig(written[key], dpi=120)
     return written
 
