@@ -8,7 +8,6 @@ import sys
 import threading
 
 import pytest
-from mmengine.config import Config
 from scipy import stats
 
 from conftest import REPO_ROOT, FakeTools
@@ -170,8 +169,8 @@ def test_side_by_side_stops_at_the_first_failure():
     assert 'needs it' not in ran
 
 
-def test_main_runs_both_parts_and_writes_their_records(
-        tmp_path, monkeypatch, capsys):
+def test_main_runs_both_parts_and_writes_their_records(tmp_path, monkeypatch,
+                                                       capsys):
     monkeypatch.setenv('MGD_PLUGIN_NO_VENV', '1')
     monkeypatch.chdir(tmp_path)
     sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
@@ -190,9 +189,18 @@ def test_main_runs_both_parts_and_writes_their_records(
             'mgd-amp': 87.0,
         },
         knn={
-            'mocov2_resnet18-w16': {20: 78.0, 200: 77.0},
-            'mocov2_resnet18-w4': {20: 60.0, 200: 59.0},
-            'mocov2-mgd': {20: 69.0, 200: 68.0},
+            'mocov2_resnet18-w16': {
+                20: 78.0,
+                200: 77.0
+            },
+            'mocov2_resnet18-w4': {
+                20: 60.0,
+                200: 59.0
+            },
+            'mocov2-mgd': {
+                20: 69.0,
+                200: 68.0
+            },
         })
     trained = []
     real_fake = fake.train
@@ -227,8 +235,7 @@ def test_main_runs_both_parts_and_writes_their_records(
     runs = moco['figures']['runs']
     assert {r['method'] for r in runs} == set(bench.MOCO_METHODS)
     assert all(r['linear_top1'] in (70.0, 75.0, 80.0) for r in runs)
-    classification = json.load(
-        open(out_dir / 'fashion_mnist_quick_test.json'))
+    classification = json.load(open(out_dir / 'fashion_mnist_quick_test.json'))
     assert classification['figures']['summary']['KD']['top1'] == [88.0]
     assert classification['jobs'] == 2
     assert 'MoCo-v2, linear top-1' in printed and '200-NN' in printed
@@ -249,4 +256,3 @@ def test_main_runs_both_parts_and_writes_their_records(
 
     bench.main(argv)  # everything cached: nothing runs again
     assert len(fake.commands) == 20
-

@@ -350,7 +350,8 @@ def moco_benchmark(tmp_path_factory):
     summary = {}
     for metric, top1 in MOCO_TOP1.items():
         summary[metric] = {
-            method: dict(
+            method:
+            dict(
                 seeds=[0, 1],
                 top1=values,
                 mean=float(np.mean(values)),
@@ -371,15 +372,14 @@ def test_moco_figures(moco_benchmark, tmp_path):
     root, results = moco_benchmark
     out_dir = str(tmp_path / 'figures')
     assert figures.main([results, '--out-dir', out_dir, '--root', root]) == 0
-    assert sorted(os.listdir(out_dir)) == sorted(
-        figures.MOCO_FIGURES.values())
+    assert sorted(os.listdir(out_dir)) == sorted(figures.MOCO_FIGURES.values())
 
     made = figures.moco_figures(
         figures.load_results(results),
         figures.work_dirs(figures.load_results(results), 1, root), 1)
     panels = made['accuracy'].axes
-    assert [ax.get_ylabel() for ax in panels
-            ] == [label for _, label in figures.MOCO_METRICS]
+    assert [ax.get_ylabel()
+            for ax in panels] == [label for _, label in figures.MOCO_METRICS]
     for ax, (metric, _) in zip(panels, figures.MOCO_METRICS):
         lines = {line.get_label(): line for line in ax.get_lines()}
         top1 = MOCO_TOP1[metric]

@@ -235,15 +235,15 @@ def evaluate(run: Run, split: str, logs: bool = False, threads=None) -> float:
     config = run.config if split == 'test' else heldout_config(run)
     out = result_path + '.metrics.json'
     say(f'{run.name}: evaluating on the {split} images')
-    _call([
-        sys.executable, 'tools/test.py', config, run.final_checkpoint,
-        '--work-dir',
-        osp.join(run.work_dir, f'eval_{split}'), '--out', out, '--cfg-options',
-        *run.cfg_options
-    ],
-          log_path=osp.join(run.work_dir, f'eval_{split}.log')
-          if logs else None,
-          threads=threads)
+    _call(
+        [
+            sys.executable, 'tools/test.py', config, run.final_checkpoint,
+            '--work-dir',
+            osp.join(run.work_dir, f'eval_{split}'), '--out', out,
+            '--cfg-options', *run.cfg_options
+        ],
+        log_path=osp.join(run.work_dir, f'eval_{split}.log') if logs else None,
+        threads=threads)
     metrics = _load_json(out)
     os.remove(out)
     _write_json(result_path, dict(checkpoint=identity, metrics=metrics))

@@ -76,9 +76,10 @@ QUICK_METHODS = ('teacher', 'student alone', 'KD', 'MGD-AMP')
 MOCO_PAIR = 'resnet18-w16-w4_10e_fashion-mnist-10k'
 # name -> (pretraining config, linear evaluation config).
 MOCO_METHODS = {
-    'teacher': ('configs/mgd_moco/mocov2_resnet18-w16_10e_fashion-mnist-10k.py',
-                'configs/mgd_moco/benchmarks/'
-                'resnet18-w16_linear-10e_fashion-mnist-10k.py'),
+    'teacher':
+    ('configs/mgd_moco/mocov2_resnet18-w16_10e_fashion-mnist-10k.py',
+     'configs/mgd_moco/benchmarks/'
+     'resnet18-w16_linear-10e_fashion-mnist-10k.py'),
     'student alone':
     ('configs/mgd_moco/mocov2_resnet18-w4_10e_fashion-mnist-10k.py',
      'configs/mgd_moco/benchmarks/resnet18-w4_linear-10e_fashion-mnist-10k.py'
@@ -326,7 +327,8 @@ def parse_args(argv):
     parser.add_argument(
         '--jobs',
         type=int,
-        default=min(2, os.cpu_count() or 1),
+        default=min(2,
+                    os.cpu_count() or 1),
         help='runs side by side (default: 2, or 1 on one core)')
     parser.add_argument(
         '--eval-split', choices=['test', 'heldout'], default='test')
@@ -374,8 +376,10 @@ def run_record(name, seed, run, **figures):
 def submit_classification(side, args, work_root, tools):
     """Every classification run as tasks: teachers first. Returns a
     function that collects the results once the tasks are done."""
-    runs = {seed: runs_for_seed(work_root, seed, args.methods)
-            for seed in args.seeds}
+    runs = {
+        seed: runs_for_seed(work_root, seed, args.methods)
+        for seed in args.seeds
+    }
 
     def train_and_evaluate(seed, name, run):
         main_job.say(f'seed {seed}: {name}')
@@ -384,9 +388,9 @@ def submit_classification(side, args, work_root, tools):
 
     futures = {}
     for seed in args.seeds:
-        futures[seed, 'teacher'] = side.submit(
-            lambda s=seed: train_and_evaluate(s, 'teacher',
-                                              runs[s]['teacher']))
+        futures[seed,
+                'teacher'] = side.submit(lambda s=seed: train_and_evaluate(
+                    s, 'teacher', runs[s]['teacher']))
     for seed in args.seeds:
         for name, run in runs[seed].items():
             if name != 'teacher':
@@ -404,10 +408,11 @@ def submit_classification(side, args, work_root, tools):
                     run_record(name, seed, run, top1=top1[name][seed]))
         summary = summarise(top1, args.methods)
         table = format_table(summary, args.methods, args.eval_split)
-        return dict(runs=records, summary=summary), table, dict(
-            methods={name: METHODS[name]
-                     for name in args.methods},
-            seeds=args.seeds)
+        return dict(
+            runs=records, summary=summary), table, dict(
+                methods={name: METHODS[name]
+                         for name in args.methods},
+                seeds=args.seeds)
 
     return collect
 
@@ -424,12 +429,12 @@ def submit_moco(side, args, work_root, tools):
         for seed in args.moco_seeds:
             for name in stage:
                 run = runs[seed][name][0]
-                after = ([pretrained[seed, 'teacher']]
-                         if name == 'MGD-AMP' else [])
+                after = ([pretrained[seed,
+                                     'teacher']] if name == 'MGD-AMP' else [])
                 pretrained[seed, name] = side.submit(
-                    lambda s=seed, r=run: (main_job.say(
-                        f'MoCo seed {s}: {r.name}'), main_job.train(
-                            r, **tools)),
+                    lambda s=seed, r=run:
+                    (main_job.say(f'MoCo seed {s}: {r.name}'),
+                     main_job.train(r, **tools)),
                     after=after)
 
     def evaluate(pretraining, linear):
@@ -465,10 +470,8 @@ def submit_moco(side, args, work_root, tools):
                         linear_top1=result['linear'],
                         linear_train_seconds=run_record(
                             name, seed, linear)['train_seconds'],
-                        **{
-                            f'knn_top1_k{k}': result['knn'][k]
-                            for k in KNN_K
-                        }))
+                        **{f'knn_top1_k{k}': result['knn'][k]
+                           for k in KNN_K}))
         methods = list(MOCO_METHODS)
         summary = {
             key: summarise(values, methods)
@@ -478,11 +481,14 @@ def submit_moco(side, args, work_root, tools):
             format_table(summary[key], methods, args.eval_split, what)
             for key, what in [('linear', 'MoCo-v2, linear top-1')] +
             [(f'knn_k{k}', f'MoCo-v2, {k}-NN top-1') for k in KNN_K])
-        return dict(runs=records, summary=summary), table, dict(
-            methods={name: dict(pretraining=c, linear=lc)
-                     for name, (c, lc) in MOCO_METHODS.items()},
-            seeds=args.moco_seeds,
-            pretraining_epochs=QUICK_MOCO_EPOCHS if args.quick else None)
+        return dict(
+            runs=records, summary=summary), table, dict(
+                methods={
+                    name: dict(pretraining=c, linear=lc)
+                    for name, (c, lc) in MOCO_METHODS.items()
+                },
+                seeds=args.moco_seeds,
+                pretraining_epochs=QUICK_MOCO_EPOCHS if args.quick else None)
 
     return collect
 
@@ -503,19 +509,19 @@ def main(argv) -> None:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     # Side by side, the tools' logs would interleave on the terminal.
     tools = dict(logs=args.jobs > 1, threads=threads)
-    main_job.say(f'{args.jobs} run(s) at a time, {threads} thread(s) each'
-                 + (', logs in each work dir' if tools['logs'] else ''))
+    main_job.say(f'{args.jobs} run(s) at a time, {threads} thread(s) each' +
+                 (', logs in each work dir' if tools['logs'] else ''))
     side = SideBySide(args.jobs)
     parts = {}
     # MoCo first: its chains (teacher, student, evaluation) are the longest,
     # and the many independent classification students then fill both
     # lanes to the end.
     if 'moco' in args.parts:
-        parts['fashion_mnist_moco', args.moco_out] = submit_moco(
-            side, args, work_root, tools)
+        parts['fashion_mnist_moco',
+              args.moco_out] = submit_moco(side, args, work_root, tools)
     if 'classification' in args.parts:
-        parts['fashion_mnist', args.out] = submit_classification(
-            side, args, work_root, tools)
+        parts['fashion_mnist',
+              args.out] = submit_classification(side, args, work_root, tools)
     side.wait()
 
     command = ('python3 tools/analysis_tools/benchmark_fashion_mnist.py ' +

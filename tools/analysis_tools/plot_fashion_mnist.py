@@ -63,8 +63,7 @@ MOCO_FIGURES = dict(
     accuracy='fashion_mnist_moco_accuracy.png',
     loss_curves='fashion_mnist_moco_loss_curves.png')
 # The summaries of a MoCo record and their axis labels.
-MOCO_METRICS = (('linear', 'linear top-1 (%)'), ('knn_k20',
-                                                 '20-NN top-1 (%)'),
+MOCO_METRICS = (('linear', 'linear top-1 (%)'), ('knn_k20', '20-NN top-1 (%)'),
                 ('knn_k200', '200-NN top-1 (%)'))
 TASK_LOSSES = ('student.loss', 'loss_contrastive')
 # The buffers a channel reducer keeps in a checkpoint (see
@@ -93,9 +92,9 @@ def load_results(path: str) -> dict:
         if key not in results:
             raise ValueError(f'{path} has no {key!r}: not a results file of '
                              'tools/analysis_tools/benchmark_fashion_mnist.py')
-    summaries = ([results['summary'][key] for key, _ in MOCO_METRICS]
-                 if results['benchmark'] == MOCO_BENCHMARK else
-                 [results['summary']])
+    summaries = ([results['summary'][key]
+                  for key, _ in MOCO_METRICS] if results['benchmark']
+                 == MOCO_BENCHMARK else [results['summary']])
     for summary in summaries:
         missing = [name for name in REFERENCES if name not in summary]
         if missing:
