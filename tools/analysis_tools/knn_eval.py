@@ -60,10 +60,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def image_dataset(dataset_cfg: dict) -> dict:
+    """The dataset that reads the images (and has the pipeline): the config
+    itself, or the one a wrapper such as ``ClassBalancedSubset`` holds."""
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    return dataset_cfg
+
+
 def build_loader(loader_cfg: dict, pipeline, batch_size=None):
     """``loader_cfg`` in order, with ``pipeline`` and every image."""
     cfg = copy.deepcopy(loader_cfg)
-    cfg['dataset']['pipeline'] = copy.deepcopy(pipeline)
+    image_dataset(cfg['dataset'])['pipeline'] = copy.deepcopy(pipeline)
     cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)
     cfg.pop('batch_sampler', None)
     cfg['drop_last'] = False
@@ -95,7 +103,7 @@ def main(argv=None):
         model = MODELS.build(model_cfg)
         model.init_weights()
         model.to(args.device)
-        pipeline = cfg.test_dataloader.dataset.pipeline
+        pipeline = image_dataset(cfg.test_dataloader.dataset)['pipeline']
         bank_loader = build_loader(cfg.train_dataloader, pipeline,
                                    args.batch_size)
         query_loader = build_loader(cfg.test_dataloader, pipeline,
