@@ -35,8 +35,8 @@ def test_bank_of_a_wrapped_dataset_reads_with_the_test_pipeline(
             num_per_class=2,
             seed=0,
             dataset=folder_dataset(tiny_image_folder, train_pipeline)))
-    plain_cfg = dict(loader_cfg, dataset=folder_dataset(
-        tiny_image_folder, TEST_PIPELINE))
+    plain_cfg = dict(
+        loader_cfg, dataset=folder_dataset(tiny_image_folder, TEST_PIPELINE))
     assert knn_eval.image_dataset(loader_cfg['dataset'])['pipeline'] == \
         train_pipeline
     with DefaultScope.overwrite_default_scope('mmpretrain'):
@@ -44,13 +44,12 @@ def test_bank_of_a_wrapped_dataset_reads_with_the_test_pipeline(
         plain = knn_eval.build_loader(plain_cfg, TEST_PIPELINE)
         images = {
             sample.img_path: inputs
-            for batch in plain for inputs, sample in zip(
-                batch['inputs'], batch['data_samples'])
+            for batch in plain
+            for inputs, sample in zip(batch['inputs'], batch['data_samples'])
         }
         seen = []
         for batch in bank:
-            for inputs, sample in zip(batch['inputs'],
-                                      batch['data_samples']):
+            for inputs, sample in zip(batch['inputs'], batch['data_samples']):
                 # Unflipped: the test pipeline replaced the wrapped one.
                 assert torch.equal(inputs, images[sample.img_path])
                 seen.append(int(sample.gt_label))
