@@ -169,8 +169,9 @@ def test_side_by_side_stops_at_the_first_failure():
     assert 'needs it' not in ran
 
 
-def test_main_runs_both_parts_and_writes_their_records(tmp_path, monkeypatch,
-                                                       capsys):
+def run_main(tmp_path, monkeypatch, jobs):
+    """bench.main(--quick) with FakeTools; (argv, fake, trained configs,
+    results folder)."""
     monkeypatch.setenv('MGD_PLUGIN_NO_VENV', '1')
     monkeypatch.chdir(tmp_path)
     sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'misc'))
@@ -219,9 +220,16 @@ def test_main_runs_both_parts_and_writes_their_records(tmp_path, monkeypatch,
     argv = [
         '--quick', '--work-root',
         str(tmp_path / 'runs'), '--out-dir',
-        str(out_dir), '--jobs', '2'
+        str(out_dir), '--jobs',
+        str(jobs)
     ]
     bench.main(argv)
+    return argv, fake, trained, out_dir
+
+
+def test_main_runs_both_parts_and_writes_their_records(tmp_path, monkeypatch,
+                                                       capsys):
+    argv, fake, trained, out_dir = run_main(tmp_path, monkeypatch, jobs=2)
     printed = capsys.readouterr().out
 
     moco = json.load(open(out_dir / 'fashion_mnist_moco_quick_test.json'))
@@ -256,3 +264,11 @@ def test_main_runs_both_parts_and_writes_their_records(tmp_path, monkeypatch,
 
     bench.main(argv)  # everything cached: nothing runs again
     assert len(fake.commands) == 20
+
+
+def test_teachers_of_both_parts_start_first(tmp_path, monkeypatch):
+    """One at a time, runs start in the order they are submitted: the
+    teachers of both parts first, so that no lane waits for a teacher."""
+    _, _, trained, _ = run_main(tmp_path, monkeypatch, jobs=1)
+    assert sorted(trained[:2]) == sorted(
+        [bench.MOCO_METHODS['teacher'][0], bench.METHODS['teacher']])
