@@ -41,7 +41,8 @@ with 3 pretraining epochs instead of 10 (its own work dirs). From empty
 work dirs it took 12 min 42 s on two cores (2026-12-02); the full run (3
 classification seeds x 9 methods, 2 MoCo seeds) about 105 minutes, in
 pieces, while other jobs shared the cores. Choose settings with
-``--eval-split heldout`` (training images no run trains on), never on the test split.
+``--eval-split heldout`` (training images no run trains on), never on
+the test split.
 """
 import argparse
 import concurrent.futures
