@@ -222,32 +222,56 @@ def heldout_config(run: Run) -> str:
     return path
 
 
-def evaluate(run: Run, split: str, logs: bool = False, threads=None) -> float:
-    """Top-1 (%) of ``run``'s final checkpoint on ``split``, cached
-    (``logs``, ``threads``: as :func:`train`)."""
-    result_path = osp.join(run.work_dir, f'eval_{split}.json')
-    identity = file_identity(run.final_checkpoint)
+def cached_metrics(result_path: str,
+                   checkpoint: str,
+                   command,
+                   message: str,
+                   log_path=None,
+                   threads=None):
+    """The metrics a tool writes for ``checkpoint``, kept in
+    ``result_path`` and reused while the checkpoint is the same file.
+
+    Args:
+        command: ``command(out)``, the tool's command line writing its
+            metrics JSON to ``out``.
+        message: said before the tool runs.
+        log_path, threads: see :func:`_call`.
+
+    Returns:
+        tuple: the metrics dict and whether they were cached.
+    """
+    identity = file_identity(checkpoint)
     cached = _load_json(result_path)
     if cached is not None and cached.get('checkpoint') == identity:
-        top1 = cached['metrics']['accuracy/top1']
-        say(f'{run.name}: {split} top-1 {top1:.2f} (cached)')
-        return top1
-    config = run.config if split == 'test' else heldout_config(run)
+        return cached['metrics'], True
     out = result_path + '.metrics.json'
-    say(f'{run.name}: evaluating on the {split} images')
-    _call(
-        [
-            sys.executable, 'tools/test.py', config, run.final_checkpoint,
-            '--work-dir',
-            osp.join(run.work_dir, f'eval_{split}'), '--out', out,
-            '--cfg-options', *run.cfg_options
-        ],
-        log_path=osp.join(run.work_dir, f'eval_{split}.log') if logs else None,
-        threads=threads)
+    say(message)
+    _call(command(out), log_path=log_path, threads=threads)
     metrics = _load_json(out)
     os.remove(out)
     _write_json(result_path, dict(checkpoint=identity, metrics=metrics))
-    return metrics['accuracy/top1']
+    return metrics, False
+
+
+def evaluate(run: Run, split: str, logs: bool = False, threads=None) -> float:
+    """Top-1 (%) of ``run``'s final checkpoint on ``split``, cached
+    (``logs``, ``threads``: as :func:`train`)."""
+    metrics, cached = cached_metrics(
+        osp.join(run.work_dir, f'eval_{split}.json'),
+        run.final_checkpoint,
+        lambda out: [
+            sys.executable, 'tools/test.py', run.config if split == 'test' else
+            heldout_config(run), run.final_checkpoint, '--work-dir',
+            osp.join(run.work_dir, f'eval_{split}'
+                     ), '--out', out, '--cfg-options', *run.cfg_options
+        ],
+        f'{run.name}: evaluating on the {split} images',
+        log_path=osp.join(run.work_dir, f'eval_{split}.log') if logs else None,
+        threads=threads)
+    top1 = metrics['accuracy/top1']
+    if cached:
+        say(f'{run.name}: {split} top-1 {top1:.2f} (cached)')
+    return top1
 
 
 def runs_for_seed(work_root: str, seed: int):

@@ -166,27 +166,20 @@ def knn_evaluate(pretraining, linear, split: str, logs=False, threads=None):
     backbone, the labelled bank being ``linear``'s training images; cached
     per checkpoint in ``pretraining``'s work dir (``logs``, ``threads``: as
     ``run_main_job.train``)."""
-    result_path = osp.join(pretraining.work_dir, f'knn_{split}.json')
-    identity = main_job.file_identity(pretraining.final_checkpoint)
-    cached = main_job._load_json(result_path)
-    if cached is None or cached.get('checkpoint') != identity:
-        config = (
-            linear.config
-            if split == 'test' else main_job.heldout_config(linear))
-        out = result_path + '.metrics.json'
-        main_job.say(f'{pretraining.name}: k-NN on the {split} images')
-        main_job._call([
-            sys.executable, 'tools/analysis_tools/knn_eval.py', config,
-            '--checkpoint', pretraining.final_checkpoint, '--k',
-            *map(str, KNN_K), '--out', out
+    metrics, _ = main_job.cached_metrics(
+        osp.join(pretraining.work_dir, f'knn_{split}.json'),
+        pretraining.final_checkpoint,
+        lambda out: [
+            sys.executable, 'tools/analysis_tools/knn_eval.py', linear.config
+            if split == 'test' else main_job.heldout_config(linear),
+            '--checkpoint', pretraining.final_checkpoint, '--k', *map(
+                str, KNN_K), '--out', out
         ],
-                       log_path=osp.join(pretraining.work_dir,
-                                         f'knn_{split}.log') if logs else None,
-                       threads=threads)
-        cached = dict(checkpoint=identity, metrics=main_job._load_json(out))
-        os.remove(out)
-        main_job._write_json(result_path, cached)
-    return {k: cached['metrics'][f'knn/top1@k{k}'] for k in KNN_K}
+        f'{pretraining.name}: k-NN on the {split} images',
+        log_path=osp.join(pretraining.work_dir, f'knn_{split}.log')
+        if logs else None,
+        threads=threads)
+    return {k: metrics[f'knn/top1@k{k}'] for k in KNN_K}
 
 
 class SideBySide:
